@@ -1,0 +1,50 @@
+"""Reset reproducibility: does the same reset and seed give the same rollout, whatever ran before it?"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from simgate_tracking.functional._checks import check_same_shape, finite_episodes, frame_pair
+
+_LAYOUT = "(B, T, C, H, W)"
+EPS = 1e-8
+
+
+def _reset_reproducibility_update(first: Tensor, second: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-episode reset reproducibility and a per-episode finite flag (both passes finite)."""
+    p1, y = frame_pair(first, target, 5, _LAYOUT, ("first", "target"))
+    p2, _ = frame_pair(second, target, 5, _LAYOUT, ("second", "target"))
+    check_same_shape(first, second, "first", "second")
+    p2 = p2.to(p1.dtype)
+    finite = finite_episodes(p1) & finite_episodes(p2)
+    dims = (1, 2, 3, 4)
+    drift = torch.nan_to_num(p1 - p2, nan=1.0, posinf=1.0, neginf=1.0).square().sum(dim=dims)
+    # reality's own variation over time sets the scale of a difference that matters
+    scale = 2 * (y - y.mean(dim=1, keepdim=True)).square().sum(dim=dims)
+    scores = (1 - drift / (scale + EPS)).clamp(0.0, 1.0)
+    return torch.where(finite, scores, torch.zeros_like(scores)), finite
+
+
+def reset_reproducibility(first: Tensor, second: Tensor, target: Tensor) -> Tensor:
+    r"""Reset reproducibility of a world model, in [0, 1].
+
+    Two rollouts of each episode from the same reset and seed (the second pass in another episode order):
+    :math:`1 - \|P_1 - P_2\|^2 / (2\|Y - \mathrm{mean}_t Y\|^2 + \epsilon)`, clamped; the mean over episodes.
+    1: both passes are identical. 0: the passes differ by as much as two unrelated frames of the real episode.
+
+    Args:
+        first: First-pass rollouts of the reference branch, (B, T, C, H, W).
+        second: Second-pass rollouts, same episodes in the same order, same shape.
+        target: Real futures, same shape (only its variation over time is used, as the scale).
+
+    Example:
+        >>> import torch
+        >>> real = torch.rand(2, 4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+        >>> reset_reproducibility(real, real.clone(), real)
+        tensor(1.)
+        >>> reset_reproducibility(real, real.roll(1, dims=0), real)
+        tensor(0.)
+    """
+    scores, _ = _reset_reproducibility_update(first, second, target)
+    return scores.mean()

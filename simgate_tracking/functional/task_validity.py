@@ -1,0 +1,120 @@
+"""Task validity: does a task judged on model futures get the verdict the real environment gives?"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from simgate_tracking.functional._checks import check_rank, check_same_shape
+
+TaskMode = Literal["agreement", "ranking"]
+TASK_MODES: tuple[str, ...] = ("agreement", "ranking")
+
+
+def _check_outcomes(pred: Tensor, real: Tensor) -> None:
+    check_rank(pred, 1, "pred", "(B,)")
+    check_rank(real, 1, "real", "(B,)")
+    check_same_shape(pred, real, "pred", "real")
+
+
+def _as_success(x: Tensor) -> Tensor:
+    return x if x.dtype == torch.bool else x > 0.5
+
+
+def _task_agreement_update(pred: Tensor, real: Tensor) -> Tensor:
+    """Confusion counts ``[tp, fn, tn, fp]`` of predicted against real success; a non-finite prediction is wrong."""
+    _check_outcomes(pred, real)
+    wrong = ~torch.isfinite(pred) if pred.is_floating_point() else torch.zeros_like(real, dtype=torch.bool)
+    truth = _as_success(real)
+    said = torch.where(wrong, ~truth, _as_success(pred))
+    return torch.stack([(said & truth).sum(), (~said & truth).sum(), (~said & ~truth).sum(), (said & ~truth).sum()]).to(
+        torch.float64
+    )
+
+
+def _task_agreement_compute(confusion: Tensor) -> Tensor:
+    """Informedness ``TPR + TNR - 1`` clamped at 0; a class absent from reality counts its rate as 1."""
+    tp, fn, tn, fp = confusion.unbind()
+    tpr = torch.where(tp + fn > 0, tp / (tp + fn).clamp_min(1), torch.ones_like(tp))
+    tnr = torch.where(tn + fp > 0, tn / (tn + fp).clamp_min(1), torch.ones_like(tn))
+    return (tpr + tnr - 1).clamp_min(0.0).float()
+
+
+def _task_ranking_update(pred: Tensor, real: Tensor, groups: Tensor, num_groups: int) -> Tensor:
+    """Per-group sums ``(3, G)``: model return, real return, episode count. Non-finite predictions count as 0."""
+    _check_outcomes(pred, real)
+    check_rank(groups, 1, "groups", "(B,)")
+    check_same_shape(groups, real, "groups", "real")
+    if groups.is_floating_point() or groups.dtype == torch.bool:
+        raise TypeError(f"Expected `groups` to be an integer tensor of policy ids but got dtype {groups.dtype}")
+    sums = torch.zeros(3, num_groups, dtype=torch.float64, device=real.device)
+    values = torch.stack([torch.nan_to_num(pred.double(), nan=0.0, posinf=0.0, neginf=0.0), real.double()])
+    sums[:2].index_add_(1, groups.long(), values)
+    sums[2].index_add_(0, groups.long(), torch.ones_like(real, dtype=torch.float64))
+    return sums
+
+
+def _rank(x: Tensor) -> Tensor:
+    """Average ranks (ties share the mean of their positions), as Spearman's correlation needs."""
+    order = x.argsort()
+    ranks = torch.empty_like(x)
+    ranks[order] = torch.arange(len(x), dtype=x.dtype, device=x.device)
+    ties = (x.unsqueeze(0) == x.unsqueeze(1)).to(x.dtype)
+    return (ties @ ranks) / ties.sum(dim=1)
+
+
+def _task_ranking_compute(sums: Tensor) -> Tensor:
+    """Spearman correlation of per-group mean return, model against real, clamped at 0."""
+    used = sums[2] > 0
+    if int(used.sum()) < 2:
+        raise ValueError(
+            f"Expected outcomes from at least 2 policy groups to rank but got {int(used.sum())}: "
+            "give `groups` with several policy ids, or use mode='agreement'"
+        )
+    means = sums[:2, used] / sums[2, used]
+    a, b = _rank(means[0]), _rank(means[1])
+    a, b = a - a.mean(), b - b.mean()
+    denom = (a.square().sum() * b.square().sum()).sqrt()
+    rho = torch.where(denom > 0, (a * b).sum() / denom.clamp_min(1e-12), torch.zeros_like(denom))
+    return rho.clamp_min(0.0).float()
+
+
+def task_validity(pred: Tensor, real: Tensor, groups: Tensor | None = None, mode: TaskMode = "agreement") -> Tensor:
+    r"""Task validity of a world model, in [0, 1].
+
+    ``mode="agreement"``: binary outcomes (success judged on model futures against real success); informedness
+    :math:`\mathrm{TPR} + \mathrm{TNR} - 1`, clamped at 0. 1: every verdict matches reality. 0: the judge on
+    model futures is no better than chance, e.g. it always says "success".
+
+    ``mode="ranking"``: returns per episode and a policy id per episode; Spearman correlation of the per-group
+    mean return, model against real, clamped at 0. 1: the model ranks policies as reality does. 0: no
+    agreement or a reversed ranking.
+
+    Args:
+        pred: Outcomes judged on model futures, (B,): bool or success probability in agreement mode, returns in
+            ranking mode.
+        real: Real outcomes, same shape.
+        groups: Policy id per episode, (B,) int; needed in ranking mode.
+        mode: ``"agreement"`` or ``"ranking"``.
+
+    Example:
+        >>> import torch
+        >>> real = torch.tensor([True, False, True, False])
+        >>> task_validity(real, real)
+        tensor(1.)
+        >>> task_validity(torch.ones(4, dtype=torch.bool), real)
+        tensor(0.)
+        >>> returns, groups = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0, 1, 2])
+        >>> task_validity(returns.flip(0), returns, groups, mode="ranking")
+        tensor(0.)
+    """
+    if mode == "agreement":
+        return _task_agreement_compute(_task_agreement_update(pred, real))
+    if mode == "ranking":
+        if groups is None:
+            raise ValueError("Expected `groups` (policy id per episode) with mode='ranking' but got None")
+        num_groups = int(groups.max()) + 1 if groups.numel() else 1
+        return _task_ranking_compute(_task_ranking_update(pred, real, groups, num_groups))
+    raise ValueError(f"Expected argument `mode` to be one of {TASK_MODES} but got {mode!r}")

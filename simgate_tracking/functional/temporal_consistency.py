@@ -1,0 +1,46 @@
+"""Temporal consistency: does the rollout evolve smoothly, with no shimmer, freeze or jump that reality lacks?"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from simgate_tracking.functional._checks import finite_episodes, frame_pair
+from simgate_tracking.functional._concordance import concordance
+
+_LAYOUT = "(B, T, C, H, W)"
+
+
+def _temporal_consistency_update(preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-episode temporal consistency and a per-episode finite flag."""
+    p, y = frame_pair(preds, target, 5, _LAYOUT, ("preds", "target"))
+    if p.shape[1] < 2:
+        raise ValueError(f"Expected `preds` to have T >= 2 steps in {_LAYOUT} but got T = {p.shape[1]}")
+    finite = finite_episodes(p)
+    # summed over all steps before the ratio, so steps where reality is still cannot dominate
+    scores = concordance(p[:, 1:] - p[:, :-1], y[:, 1:] - y[:, :-1], dims=(1, 2, 3, 4))
+    return torch.where(finite, scores, torch.zeros_like(scores)), finite
+
+
+def temporal_consistency(preds: Tensor, target: Tensor) -> Tensor:
+    r"""Temporal consistency of a rollout, in [0, 1].
+
+    Per episode, :math:`\mathrm{conc}(\Delta P, \Delta Y)` with :math:`\Delta P_t = P_{t+1} - P_t`, summed over every
+    step of the episode before the ratio; the mean over episodes. 1: frame-to-frame change equals reality's.
+    0: the model freezes where reality moves, or its changes are unrelated to reality's (shimmer, jumps).
+
+    Args:
+        preds: Model rollouts of the reference branch, (B, T, C, H, W), float in [0, 1] or uint8.
+        target: Real futures, same shape.
+
+    Example:
+        >>> import torch
+        >>> real = torch.linspace(0, 1, 4).view(1, 4, 1, 1, 1).expand(1, 4, 1, 2, 2)
+        >>> temporal_consistency(real, real)
+        tensor(1.)
+        >>> frozen = real[:, :1].expand_as(real)
+        >>> round(float(temporal_consistency(frozen, real)), 6)
+        0.0
+    """
+    scores, _ = _temporal_consistency_update(preds, target)
+    return scores.mean()

@@ -1,0 +1,181 @@
+"""The scorecard verdict: pass or fail on the weakest simulator axis."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+AXES: tuple[str, ...] = (
+    "controllability",
+    "temporal_consistency",
+    "object_persistence",
+    "reset_reproducibility",
+    "task_validity",
+)
+DEFAULT_THRESHOLD = 0.65
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The verdict of one gate check.
+
+    Attributes:
+        scores: The gated scores, axis name to value.
+        thresholds: The threshold each gated score had to exceed (strictly).
+        weakest_axis: The gated axis with the smallest margin ``score - threshold``.
+        passed: True iff every gated score is above its threshold.
+        failing_axes: Gated axes at or below their threshold, weakest first.
+        extras: Scores reported beside the verdict but not gated (``psnr``, ``ssim``, ``delta_psnr``, ...).
+    """
+
+    scores: dict[str, float]
+    thresholds: dict[str, float]
+    weakest_axis: str
+    passed: bool
+    failing_axes: tuple[str, ...]
+    extras: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def margins(self) -> dict[str, float]:
+        """Score minus threshold for every gated axis."""
+        return {name: self.scores[name] - self.thresholds[name] for name in self.scores}
+
+    @property
+    def min_axis(self) -> float:
+        """The score of the weakest axis."""
+        return self.scores[self.weakest_axis]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-ready dict."""
+        return {
+            "scores": dict(self.scores),
+            "thresholds": dict(self.thresholds),
+            "weakest_axis": self.weakest_axis,
+            "passed": self.passed,
+            "failing_axes": list(self.failing_axes),
+            "extras": dict(self.extras),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateResult:
+        """Rebuild a result from :meth:`to_dict` output."""
+        return cls(
+            scores={k: float(v) for k, v in data["scores"].items()},
+            thresholds={k: float(v) for k, v in data["thresholds"].items()},
+            weakest_axis=str(data["weakest_axis"]),
+            passed=bool(data["passed"]),
+            failing_axes=tuple(data["failing_axes"]),
+            extras={k: float(v) for k, v in data.get("extras", {}).items()},
+        )
+
+    def to_json(self) -> str:
+        """The result as a JSON string."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> GateResult:
+        """Rebuild a result from :meth:`to_json` output."""
+        return cls.from_dict(json.loads(text))
+
+    def __str__(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        rows = [f"simulator gate: {verdict} (weakest axis: {self.weakest_axis})"]
+        for name, score in self.scores.items():
+            mark = "<- weakest" if name == self.weakest_axis else ("fail" if name in self.failing_axes else "")
+            rows.append(f"  {name:<24}{score:7.3f}  > {self.thresholds[name]:.2f}  {mark}".rstrip())
+        rows.extend(f"  {name:<24}{value:7.3f}  (not gated)" for name, value in self.extras.items())
+        return "\n".join(rows)
+
+
+def _check_threshold(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"Expected threshold for `{name}` to be a finite float but got {value!r}")
+    if name in AXES and not 0.0 <= value <= 1.0:
+        raise ValueError(f"Expected threshold for `{name}` to be a float in [0, 1] but got {value}")
+    return float(value)
+
+
+class SimulatorGate:
+    """Pass or fail a world model as a simulator: ``passed = min(scores) > threshold``.
+
+    The gate judges every simulator axis present in the scores (see :data:`AXES`), plus any other score given an
+    explicit threshold (``threshold={"psnr": 25.0}`` gates frame quality too; by default it does not). The weakest
+    axis is the one with the smallest margin above its threshold. A NaN score counts as 0.
+
+    Args:
+        threshold: One threshold for every axis, or a mapping of per-axis thresholds; axes it leaves out keep
+            ``default_threshold``.
+        default_threshold: The threshold of axes a mapping leaves out.
+
+    Raises:
+        ValueError: If a threshold is not finite, or an axis threshold is outside [0, 1].
+
+    Example:
+        >>> from simgate_tracking import SimulatorGate
+        >>> metrics = {
+        ...     "controllability": 0.71,
+        ...     "temporal_consistency": 0.83,
+        ...     "object_persistence": 0.64,
+        ...     "reset_reproducibility": 0.76,
+        ... }
+        >>> result = SimulatorGate(threshold=0.65).evaluate(metrics)
+        >>> print({"weakest_axis": result.weakest_axis, "simulator_ok": result.passed})
+        {'weakest_axis': 'object_persistence', 'simulator_ok': False}
+    """
+
+    def __init__(
+        self, threshold: float | Mapping[str, float] = DEFAULT_THRESHOLD, default_threshold: float = DEFAULT_THRESHOLD
+    ) -> None:
+        self.default_threshold = _check_threshold("default_threshold", default_threshold)
+        if not 0.0 <= self.default_threshold <= 1.0:
+            raise ValueError(
+                f"Expected argument `default_threshold` to be a float in [0, 1] but got {default_threshold}"
+            )
+        if isinstance(threshold, Mapping):
+            self.thresholds = {str(name): _check_threshold(str(name), value) for name, value in threshold.items()}
+        else:
+            value = _check_threshold("threshold", threshold)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"Expected argument `threshold` to be a float in [0, 1] but got {threshold}")
+            self.default_threshold, self.thresholds = value, {}
+
+    def threshold_for(self, name: str) -> float:
+        """The threshold ``name`` must exceed."""
+        return self.thresholds.get(name, self.default_threshold)
+
+    def is_gated(self, name: str) -> bool:
+        """Whether a score named ``name`` takes part in the verdict."""
+        return name in AXES or name in self.thresholds
+
+    def evaluate(self, scores: Mapping[str, Any]) -> GateResult:
+        """Judge a dict of scores (floats or 0-dim tensors).
+
+        Raises:
+            ValueError: If no gated axis is among the scores.
+        """
+        values = {str(name): _as_float(value) for name, value in scores.items()}
+        ordered = [name for name in AXES if name in values] + [
+            name for name in values if name not in AXES and self.is_gated(name)
+        ]
+        if not ordered:
+            raise ValueError(f"Expected scores for at least one of {AXES} but got keys {sorted(values)}")
+        gated = {name: values[name] for name in ordered}
+        thresholds = {name: self.threshold_for(name) for name in ordered}
+        margins = {name: gated[name] - thresholds[name] for name in ordered}
+        failing = tuple(sorted((name for name in ordered if margins[name] <= 0), key=margins.__getitem__))
+        return GateResult(
+            scores=gated,
+            thresholds=thresholds,
+            weakest_axis=min(ordered, key=margins.__getitem__),
+            passed=not failing,
+            failing_axes=failing,
+            extras={name: value for name, value in values.items() if name not in gated},
+        )
+
+
+def _as_float(value: Any) -> float:
+    number = float(value.item() if hasattr(value, "item") else value)
+    return number if math.isfinite(number) else 0.0

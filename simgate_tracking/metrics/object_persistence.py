@@ -1,0 +1,56 @@
+"""Object persistence as a streaming metric."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from simgate_tracking.functional.object_persistence import _object_persistence_update
+from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
+
+
+class ObjectPersistence(EpisodeMeanMetric):
+    r"""Does every object that reality shows stay present, in place, with its own identity?
+
+    For object :math:`n` visible at step :math:`t`, presence :math:`p = 1 - \|(P - Y) M\|^2 / \|(Y - B) M\|^2`,
+    clamped, with :math:`M` the object's mask and :math:`B` the mean real colour of a thin ring around it. A track
+    scores its worst visible step, an episode its weakest track; the mean over episodes that show an object.
+    See :func:`simgate_tracking.functional.object_persistence`.
+
+    ``update(preds, target, masks, visible=None)`` takes reference-branch rollouts and real futures
+    (B, T, C, H, W), masks (B, T, N, H, W) bool and visibility (B, T, N) bool (absent slots all False).
+
+    Args:
+        ring_width: Width in pixels of the ring around each mask that estimates the background.
+        episode_scores: Also keep every episode's score (NaN for an episode that shows no object).
+        kwargs: Options of :class:`torchmetrics.Metric`.
+
+    Raises:
+        ValueError: If ``ring_width`` is not a positive int.
+
+    Example:
+        >>> import torch
+        >>> from simgate_tracking.metrics import ObjectPersistence
+        >>> real = torch.zeros(1, 3, 3, 8, 8)
+        >>> real[:, :, 0, 2:5, 2:5] = 1.0
+        >>> masks = torch.zeros(1, 3, 1, 8, 8, dtype=torch.bool)
+        >>> masks[:, :, 0, 2:5, 2:5] = True
+        >>> metric = ObjectPersistence()
+        >>> metric.update(real, real, masks)
+        >>> metric.compute()
+        tensor(1.)
+    """
+
+    axis = "object_persistence"
+
+    def __init__(self, ring_width: int = 1, episode_scores: bool = False, **kwargs: Any) -> None:
+        super().__init__(episode_scores=episode_scores, **kwargs)
+        if not isinstance(ring_width, int) or isinstance(ring_width, bool) or ring_width < 1:
+            raise ValueError(f"Expected argument `ring_width` to be a positive int but got {ring_width!r}")
+        self.ring_width = ring_width
+
+    def update(self, preds: Tensor, target: Tensor, masks: Tensor, visible: Tensor | None = None) -> None:
+        """Add a batch of episodes with their object masks and visibility."""
+        scores, finite, has_objects = _object_persistence_update(preds, target, masks, visible, self.ring_width)
+        self._accumulate(scores, finite, counted=has_objects)

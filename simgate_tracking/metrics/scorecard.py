@@ -1,0 +1,187 @@
+"""Every axis at once, updated from one rollout bundle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+from simgate_tracking.functional.task_validity import TaskMode
+from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
+from simgate_tracking.metrics.controllability import Controllability
+from simgate_tracking.metrics.delta_psnr import DeltaPSNR
+from simgate_tracking.metrics.object_persistence import ObjectPersistence
+from simgate_tracking.metrics.reset_reproducibility import ResetReproducibility
+from simgate_tracking.metrics.task_validity import TaskValidity
+from simgate_tracking.metrics.temporal_consistency import TemporalConsistency
+from simgate_tracking.metrics.visual_fidelity import VisualFidelity
+
+
+class SimulatorScorecard(Metric):
+    """The five simulator axes plus frame quality and delta-PSNR, from one bundle of rollouts.
+
+    ``update(preds, target, second=None, masks=None, visible=None, task_pred=None, task_real=None, groups=None,
+    episode_index=None)``:
+
+    - ``preds``, ``target``: (B, K+1, T, C, H, W), branch 0 the reference actions: controllability, delta-PSNR and
+      frame quality on every branch; temporal consistency on the reference branch.
+    - ``second``: (B, T, C, H, W), a second rollout of the reference branch from the same reset and seed:
+      reset reproducibility.
+    - ``masks``, ``visible``: (B, T, N, H, W) and (B, T, N) bool for the reference branch: object persistence.
+    - ``task_pred``, ``task_real`` (and ``groups`` in ranking mode): (B,) outcomes: task validity.
+    - ``episode_index``: (B,) int, the episodes' indices in the probe set, kept for per-episode reports.
+
+    An axis whose inputs never came is left out of :meth:`compute`, so the gate judges only what was measured.
+
+    Args:
+        task_mode: ``"agreement"`` or ``"ranking"`` for task validity.
+        num_groups: Ranking mode: the number of policy ids.
+        episode_scores: Keep per-episode scores for :meth:`episode_scores`.
+        kwargs: Options of :class:`torchmetrics.Metric`, passed to every axis.
+
+    Example:
+        >>> import torch
+        >>> from simgate_tracking.metrics import SimulatorScorecard
+        >>> real = torch.rand(2, 3, 4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+        >>> card = SimulatorScorecard()
+        >>> frozen = real[:, :, :1].expand_as(real)  # a model whose rollouts never move
+        >>> card.update(frozen, real, second=frozen[:, 0])
+        >>> for name, value in card.compute().items():
+        ...     print(f"{name}: {float(value):.2f}")
+        controllability: 0.26
+        temporal_consistency: 0.00
+        reset_reproducibility: 1.00
+        psnr: 9.09
+        ssim: 0.27
+        delta_psnr: 1.35
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+    episode_index: Any
+    reset_index: Any
+
+    def __init__(
+        self, task_mode: TaskMode = "agreement", num_groups: int = 64, episode_scores: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.controllability = Controllability(episode_scores=episode_scores, **kwargs)
+        self.temporal_consistency = TemporalConsistency(episode_scores=episode_scores, **kwargs)
+        self.object_persistence = ObjectPersistence(episode_scores=episode_scores, **kwargs)
+        self.reset_reproducibility = ResetReproducibility(episode_scores=episode_scores, **kwargs)
+        self.task_validity = TaskValidity(mode=task_mode, num_groups=num_groups, **kwargs)
+        self.visual_fidelity = VisualFidelity(**kwargs)
+        self.delta_psnr = DeltaPSNR(**kwargs)
+        self.keeps_episode_scores = episode_scores
+        if episode_scores:
+            self.add_state("episode_index", [], dist_reduce_fx="cat")
+            self.add_state("reset_index", [], dist_reduce_fx="cat")
+
+    def _frame_axes(self) -> dict[str, EpisodeMeanMetric]:
+        return {
+            "controllability": self.controllability,
+            "temporal_consistency": self.temporal_consistency,
+            "object_persistence": self.object_persistence,
+            "reset_reproducibility": self.reset_reproducibility,
+        }
+
+    def update(
+        self,
+        preds: Tensor,
+        target: Tensor,
+        second: Tensor | None = None,
+        masks: Tensor | None = None,
+        visible: Tensor | None = None,
+        task_pred: Tensor | None = None,
+        task_real: Tensor | None = None,
+        groups: Tensor | None = None,
+        episode_index: Tensor | None = None,
+    ) -> None:
+        """Add one bundle of rollouts; see the class docstring for shapes."""
+        self.controllability.update(preds, target)
+        self.delta_psnr.update(preds, target)
+        self.visual_fidelity.update(preds, target)
+        self.temporal_consistency.update(preds[:, 0], target[:, 0])
+        index = torch.arange(preds.shape[0], device=preds.device) if episode_index is None else episode_index
+        if second is not None:
+            self.update_reset(preds[:, 0], second, target[:, 0], episode_index=index)
+        if masks is not None:
+            self.object_persistence.update(preds[:, 0], target[:, 0], masks, visible)
+        if (task_pred is None) != (task_real is None):
+            raise ValueError("Expected `task_pred` and `task_real` together but got only one of them")
+        if task_pred is not None and task_real is not None:
+            self.task_validity.update(task_pred, task_real, groups)
+        if self.keeps_episode_scores:
+            self.episode_index.append(index.to(preds.device))
+
+    def update_reset(self, first: Tensor, second: Tensor, target: Tensor, episode_index: Tensor | None = None) -> None:
+        """Add reset reproducibility alone, for a second pass that visits episodes in another order than the first.
+
+        Args:
+            first: First-pass reference rollouts, (B, T, C, H, W).
+            second: Second-pass rollouts of the same episodes, same shape.
+            target: Real reference futures, same shape.
+            episode_index: (B,) the episodes' indices, so per-episode scores line up with :meth:`update`'s.
+        """
+        self.reset_reproducibility.update(first, second, target)
+        if self.keeps_episode_scores:
+            index = torch.arange(first.shape[0], device=first.device) if episode_index is None else episode_index
+            self.reset_index.append(index.to(first.device))
+
+    def compute(self) -> dict[str, Tensor]:
+        """Scores of every measured axis, then ``psnr``, ``ssim`` and ``delta_psnr``.
+
+        Raises:
+            RuntimeError: If ``compute()`` is called before any ``update()``.
+        """
+        if self._update_count == 0 and int(self.controllability.total) == 0:
+            raise RuntimeError("SimulatorScorecard.compute() was called before any update()")
+        scores: dict[str, Tensor] = {}
+        for name, metric in self._frame_axes().items():
+            if metric._update_count:
+                scores[name] = metric.compute()
+        if self.task_validity._update_count:
+            scores["task_validity"] = self.task_validity.compute()
+        scores.update(self.visual_fidelity.compute())
+        scores["delta_psnr"] = self.delta_psnr.compute()
+        return scores
+
+    def episode_scores(self) -> dict[str, Tensor]:
+        """Per-episode scores of every measured frame axis, sorted by ``episode_index`` (NaN: nothing to score).
+
+        Raises:
+            RuntimeError: If the scorecard was built without ``episode_scores=True``.
+        """
+        if not self.keeps_episode_scores:
+            raise RuntimeError("Build SimulatorScorecard(episode_scores=True) to keep per-episode scores")
+        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+            index, reset_index = _as_tensor(self.episode_index), _as_tensor(self.reset_index)
+        order = index.argsort()
+        table = {"episode_index": index[order]}
+        for name, metric in self._frame_axes().items():
+            if not metric._update_count:
+                continue
+            scores = metric.episode_scores()
+            if name == "reset_reproducibility":
+                # pass 2 visits episodes in another order: line its scores up by episode index
+                scores = scores[reset_index.argsort()]
+                table[name] = scores
+            else:
+                table[name] = scores[order]
+        return table
+
+    def reset(self) -> None:
+        """Reset this scorecard and every axis."""
+        super().reset()
+        for child in self.children():
+            if isinstance(child, Metric):
+                child.reset()
+
+
+def _as_tensor(kept: Any) -> Tensor:
+    if isinstance(kept, Tensor):
+        return kept
+    return torch.cat(kept) if kept else torch.zeros(0, dtype=torch.long)

@@ -1,0 +1,115 @@
+"""Task validity as a streaming metric."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning_utilities.core.rank_zero import rank_zero_warn
+from torch import Tensor
+from torchmetrics import Metric
+
+from simgate_tracking.functional.task_validity import (
+    TASK_MODES,
+    TaskMode,
+    _task_agreement_compute,
+    _task_agreement_update,
+    _task_ranking_compute,
+    _task_ranking_update,
+)
+
+
+class TaskValidity(Metric):
+    r"""Does a task judged on model futures get the verdict the real environment gives?
+
+    ``mode="agreement"``: informedness :math:`\mathrm{TPR} + \mathrm{TNR} - 1` of success judged on model futures
+    against real success, clamped at 0 (a judge that always says "success" scores 0).
+    ``mode="ranking"``: Spearman correlation of per-policy mean return, model against real, clamped at 0.
+    See :func:`simgate_tracking.functional.task_validity`.
+
+    ``update(pred, real, groups=None)`` takes outcomes of shape (B,): bool or success probability in agreement
+    mode; returns plus an int policy id per episode in ranking mode.
+
+    Args:
+        mode: ``"agreement"`` or ``"ranking"``.
+        num_groups: Ranking mode: the number of policy ids (ids run from 0 to ``num_groups - 1``).
+        validate_args: Check that policy ids are in range (one host sync per update on an accelerator).
+        kwargs: Options of :class:`torchmetrics.Metric`.
+
+    Raises:
+        ValueError: If ``mode`` or ``num_groups`` is invalid.
+
+    Example:
+        >>> import torch
+        >>> from simgate_tracking.metrics import TaskValidity
+        >>> metric = TaskValidity()
+        >>> metric.update(torch.tensor([True, True, False, False]), torch.tensor([True, False, False, False]))
+        >>> metric.compute()
+        tensor(0.6667)
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+    plot_lower_bound = 0.0
+    plot_upper_bound = 1.0
+
+    axis = "task_validity"
+    confusion: Tensor
+    group_sums: Tensor
+    total: Tensor
+    nonfinite: Tensor
+
+    def __init__(
+        self, mode: TaskMode = "agreement", num_groups: int = 64, validate_args: bool = True, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        if mode not in TASK_MODES:
+            raise ValueError(f"Expected argument `mode` to be one of {TASK_MODES} but got {mode!r}")
+        if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 2:
+            raise ValueError(f"Expected argument `num_groups` to be an int >= 2 but got {num_groups!r}")
+        self.mode = mode
+        self.num_groups = num_groups
+        self.validate_args = validate_args
+        self.add_state("confusion", torch.zeros(4, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("group_sums", torch.zeros(3, num_groups, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("nonfinite", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, pred: Tensor, real: Tensor, groups: Tensor | None = None) -> None:
+        """Add a batch of outcomes, (B,) each; ``groups`` (B,) int policy ids in ranking mode."""
+        if self.mode == "agreement":
+            self.confusion += _task_agreement_update(pred, real)
+        else:
+            if groups is None:
+                raise ValueError("Expected `groups` (policy id per episode, (B,) int) with mode='ranking' but got None")
+            if (
+                self.validate_args
+                and groups.numel()
+                and (int(groups.min()) < 0 or int(groups.max()) >= self.num_groups)
+            ):
+                raise ValueError(
+                    f"Expected `groups` in [0, {self.num_groups}) but got ids from {int(groups.min())} to "
+                    f"{int(groups.max())}: raise `num_groups`"
+                )
+            self.group_sums += _task_ranking_update(pred, real, groups, self.num_groups)
+        self.total += real.numel()
+        if pred.is_floating_point():
+            self.nonfinite += (~torch.isfinite(pred)).sum()
+
+    def compute(self) -> Tensor:
+        """Informedness (agreement) or clamped Spearman correlation (ranking).
+
+        Raises:
+            RuntimeError: If ``compute()`` is called before any ``update()``.
+        """
+        if int(self.total) == 0:
+            raise RuntimeError("TaskValidity.compute() found no outcome: call update() with at least one episode first")
+        if int(self.nonfinite) > 0:
+            rank_zero_warn(
+                f"{int(self.nonfinite)} task outcome(s) judged on model futures were NaN or Inf; they count as wrong",
+                category=UserWarning,
+            )
+        if self.mode == "agreement":
+            return _task_agreement_compute(self.confusion)
+        return _task_ranking_compute(self.group_sums)

@@ -1,0 +1,212 @@
+"""Probe set -> rollouts -> scorecard: the one code path behind the callback and :func:`evaluate`."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from simgate_tracking.metrics.scorecard import SimulatorScorecard
+from simgate_tracking.probe import ProbeBatch, ProbeSet
+
+TaskFn = Callable[[Tensor], Tensor]
+ProgressFn = Callable[[int, int], None]
+
+
+class RolloutFn(Protocol):
+    """``rollout(context, actions, generator=None) -> frames``: (B, T0, C, H, W), (B, T, A) -> (B, T, C, H, W)."""
+
+    def __call__(self, context: Tensor, actions: Tensor, generator: list[torch.Generator] | None = None) -> Tensor:
+        """Roll the world model out from ``context`` under ``actions``."""
+
+
+class RolloutError(ValueError):
+    """A rollout or task judgement that does not fit the probe set (shape, dtype or device)."""
+
+
+def resolve_rollout_fn(model: Any) -> RolloutFn:
+    """The rollout function of ``model``: its ``rollout`` method, or ``model`` itself if it is a plain callable.
+
+    Raises:
+        TypeError: If ``model`` has no ``rollout`` method and is not callable.
+    """
+    rollout = getattr(model, "rollout", None)
+    if callable(rollout):
+        return rollout  # type: ignore[no-any-return]
+    if callable(model) and not isinstance(model, nn.Module):
+        return model  # type: ignore[no-any-return]
+    raise TypeError(
+        f"Expected a world model with a `rollout(context, actions, generator=None)` method, or a `rollout_fn`, "
+        f"but got {type(model).__name__} without one"
+    )
+
+
+@contextmanager
+def preserved_rng(devices: list[torch.device] | None = None) -> Iterator[None]:
+    """Restore the torch (CPU and CUDA), numpy and Python RNG states on exit, so scoring never perturbs training."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    cuda = [d for d in devices or [] if d.type == "cuda"]
+    with torch.random.fork_rng(devices=cuda, enabled=True):
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+def _batch_seed(seeds: Tensor) -> int:
+    """One global seed per batch, a function of its episodes' seeds only."""
+    mixed = 0
+    for seed in seeds.tolist():
+        mixed = (mixed * 1_000_003 + int(seed)) % (2**63 - 1)
+    return mixed
+
+
+def _generators(seeds: Tensor, device: torch.device) -> list[torch.Generator]:
+    return [torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds.tolist()]
+
+
+def _check_frames(frames: Any, expected: tuple[int, ...], device: torch.device, what: str) -> Tensor:
+    if not isinstance(frames, Tensor):
+        raise RolloutError(
+            f"Expected {what} to return a torch.Tensor of shape {expected} but got {type(frames).__name__}"
+        )
+    if tuple(frames.shape) != expected:
+        raise RolloutError(
+            f"Expected {what} to return frames of shape (B, T, C, H, W) = {expected} but got {tuple(frames.shape)}"
+        )
+    if not (frames.is_floating_point() or frames.dtype == torch.uint8):
+        raise RolloutError(f"Expected {what} to return float frames in [0, 1] or uint8 but got dtype {frames.dtype}")
+    if frames.device.type != device.type:
+        raise RolloutError(f"Expected {what} to return frames on device {device} but got {frames.device}")
+    return frames
+
+
+def rollout_branch(
+    rollout_fn: RolloutFn, context: Tensor, actions: Tensor, seeds: Tensor, horizon_frames: tuple[int, ...]
+) -> Tensor:
+    """One call of the world model for a batch: per-episode seeded generators, global RNG seeded from the batch.
+
+    Args:
+        rollout_fn: The world model's rollout.
+        context: (B, T0, C, H, W).
+        actions: (B, T, A).
+        seeds: (B,) CPU int64 seeds.
+        horizon_frames: The expected (T, C, H, W) of each rollout.
+    """
+    torch.manual_seed(_batch_seed(seeds))
+    frames = rollout_fn(context, actions, generator=_generators(seeds, context.device))
+    return _check_frames(frames, (context.shape[0], *horizon_frames), context.device, "rollout(context, actions)")
+
+
+def _judge(task_fn: TaskFn, frames: Tensor, count: int) -> Tensor:
+    verdict = task_fn(frames)
+    if not isinstance(verdict, Tensor) or tuple(verdict.shape) != (count,):
+        got = tuple(verdict.shape) if isinstance(verdict, Tensor) else type(verdict).__name__
+        raise RolloutError(f"Expected task_fn(frames) to return outcomes of shape (B,) = ({count},) but got {got}")
+    return verdict
+
+
+class ProbeRunner:
+    """Roll a world model out on a probe set and feed a :class:`SimulatorScorecard`.
+
+    Pass 1 visits the batches in order: the reference branch (one call per batch), then every counterfactual
+    branch (one call per batch, B*K rows). Pass 2 rolls the reference branch out again with the same seeds,
+    visiting the same batches in reverse order, so that state carried from one rollout to the next shows while
+    an honestly seeded model reproduces exactly.
+
+    Args:
+        probe_set: The probe episodes.
+        batch_size: Episodes per world-model call.
+        task_fn: Judges task outcomes on model futures, ``(B, T, C, H, W) -> (B,)``; used when the probe set has
+            outcomes.
+    """
+
+    def __init__(self, probe_set: ProbeSet, batch_size: int = 8, task_fn: TaskFn | None = None) -> None:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"Expected argument `batch_size` to be a positive int but got {batch_size!r}")
+        self.probe_set = probe_set
+        self.batch_size = batch_size
+        self.task_fn = task_fn
+
+    def make_scorecard(self, **kwargs: Any) -> SimulatorScorecard:
+        """A scorecard in the task mode the probe set calls for: ``ranking`` with policy groups, else ``agreement``."""
+        groups = self.probe_set.groups
+        if groups is None:
+            return SimulatorScorecard(task_mode="agreement", **kwargs)
+        return SimulatorScorecard(task_mode="ranking", num_groups=max(int(groups.max()) + 1, 2), **kwargs)
+
+    def run(
+        self,
+        rollout_fn: RolloutFn,
+        scorecard: SimulatorScorecard,
+        device: torch.device | str = "cpu",
+        indices: Tensor | None = None,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        """Roll out the episodes ``indices`` (default: all) on ``device`` and update ``scorecard``.
+
+        RNG states are restored afterwards. Call under ``torch.no_grad()`` and with the model in eval mode.
+        """
+        device = torch.device(device)
+        batches = list(self.probe_set.batches(self.batch_size, indices, device))
+        total, done = 2 * len(batches), 0
+        kept: list[Tensor] = []
+        with preserved_rng([device]):
+            for batch in batches:
+                kept.append(self._first_pass(rollout_fn, batch, scorecard))
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+            for batch, first in zip(reversed(batches), reversed(kept), strict=True):
+                seeds = self.probe_set.seeds[batch.index.cpu()]
+                second = rollout_branch(rollout_fn, batch.context, batch.actions[:, 0], seeds, self._frames_shape)
+                scorecard.update_reset(first.to(device), second, batch.targets[:, 0], episode_index=batch.index)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+
+    @property
+    def _frames_shape(self) -> tuple[int, ...]:
+        return (self.probe_set.horizon, *self.probe_set.frame_shape)
+
+    def _first_pass(self, rollout_fn: RolloutFn, batch: ProbeBatch, scorecard: SimulatorScorecard) -> Tensor:
+        seeds = self.probe_set.seeds[batch.index.cpu()]
+        k = self.probe_set.num_branches - 1
+        reference = rollout_branch(rollout_fn, batch.context, batch.actions[:, 0], seeds, self._frames_shape)
+        counterfactual = rollout_branch(
+            rollout_fn,
+            batch.context.repeat_interleave(k, dim=0),
+            batch.actions[:, 1:].flatten(0, 1),
+            seeds.repeat_interleave(k),
+            self._frames_shape,
+        )
+        preds = torch.cat([reference.unsqueeze(1), counterfactual.unflatten(0, (len(batch), k))], dim=1)
+        task_pred, task_real, groups = self._task(preds, batch)
+        scorecard.update(
+            preds,
+            batch.targets,
+            masks=batch.masks,
+            visible=batch.visible,
+            task_pred=task_pred,
+            task_real=task_real,
+            groups=groups,
+            episode_index=batch.index,
+        )
+        # pass 1's reference rollouts wait for pass 2 off the accelerator, so memory stays one batch deep
+        return reference if reference.device.type == "cpu" else reference.to("cpu", non_blocking=True)
+
+    def _task(self, preds: Tensor, batch: ProbeBatch) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        if self.task_fn is None or batch.outcomes is None:
+            return None, None, None
+        if batch.outcomes.ndim == 1:
+            return _judge(self.task_fn, preds[:, 0], len(batch)), batch.outcomes, batch.groups
+        branches = preds.shape[1]
+        judged = _judge(self.task_fn, preds.flatten(0, 1), len(batch) * branches)
+        groups = None if batch.groups is None else batch.groups.repeat_interleave(branches)
+        return judged, batch.outcomes.flatten(), groups
