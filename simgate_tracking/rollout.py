@@ -11,8 +11,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from simgate_tracking.functional._checks import as_frames
 from simgate_tracking.metrics.scorecard import SimulatorScorecard
 from simgate_tracking.probe import ProbeBatch, ProbeSet
+from simgate_tracking.report import RolloutSamples
 
 TaskFn = Callable[[Tensor], Tensor]
 ProgressFn = Callable[[int, int], None]
@@ -148,18 +150,28 @@ class ProbeRunner:
         device: torch.device | str = "cpu",
         indices: Tensor | None = None,
         progress: ProgressFn | None = None,
-    ) -> None:
+        sample_episodes: tuple[int, ...] = (),
+    ) -> RolloutSamples | None:
         """Roll out the episodes ``indices`` (default: all) on ``device`` and update ``scorecard``.
 
         RNG states are restored afterwards. Call under ``torch.no_grad()`` and with the model in eval mode.
+
+        Returns:
+            CPU copies of every branch's rollout for the episodes of ``sample_episodes`` among ``indices`` (for
+            dashboards), or None when there are none.
         """
         device = torch.device(device)
         batches = list(self.probe_set.batches(self.batch_size, indices, device))
         total, done = 2 * len(batches), 0
         kept: list[Tensor] = []
+        samples: dict[int, Tensor] = {}
         with preserved_rng([device]):
             for batch in batches:
-                kept.append(self._first_pass(rollout_fn, batch, scorecard))
+                first, preds = self._first_pass(rollout_fn, batch, scorecard)
+                kept.append(first)
+                for row, episode in enumerate(batch.index.tolist()):
+                    if episode in sample_episodes:
+                        samples[episode] = as_frames(preds[row], "rollout").detach().float().cpu()
                 done += 1
                 if progress is not None:
                     progress(done, total)
@@ -170,12 +182,26 @@ class ProbeRunner:
                 done += 1
                 if progress is not None:
                     progress(done, total)
+        return self._samples(samples)
+
+    def _samples(self, model: dict[int, Tensor]) -> RolloutSamples | None:
+        if not model:
+            return None
+        order = sorted(model)
+        index = torch.tensor(order, dtype=torch.long)
+        real = self.probe_set.targets[index]
+        masks = None if self.probe_set.masks is None else self.probe_set.masks[index]
+        real = real.float().div(255.0) if real.dtype == torch.uint8 else real.float()
+        model_frames = torch.nan_to_num(torch.stack([model[i] for i in order]), nan=0.0).clamp(0, 1)
+        return RolloutSamples(episode_index=order, real=real, model=model_frames, masks=masks)
 
     @property
     def _frames_shape(self) -> tuple[int, ...]:
         return (self.probe_set.horizon, *self.probe_set.frame_shape)
 
-    def _first_pass(self, rollout_fn: RolloutFn, batch: ProbeBatch, scorecard: SimulatorScorecard) -> Tensor:
+    def _first_pass(
+        self, rollout_fn: RolloutFn, batch: ProbeBatch, scorecard: SimulatorScorecard
+    ) -> tuple[Tensor, Tensor]:
         seeds = self.probe_set.seeds[batch.index.cpu()]
         k = self.probe_set.num_branches - 1
         reference = rollout_branch(rollout_fn, batch.context, batch.actions[:, 0], seeds, self._frames_shape)
@@ -199,7 +225,8 @@ class ProbeRunner:
             episode_index=batch.index,
         )
         # pass 1's reference rollouts wait for pass 2 off the accelerator, so memory stays one batch deep
-        return reference if reference.device.type == "cpu" else reference.to("cpu", non_blocking=True)
+        kept = reference if reference.device.type == "cpu" else reference.to("cpu", non_blocking=True)
+        return kept, preds
 
     def _task(self, preds: Tensor, batch: ProbeBatch) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         if self.task_fn is None or batch.outcomes is None:
