@@ -5,7 +5,7 @@ import json
 import pytest
 from tiny_world import TinyWorldModel, make_probe_set, trainer
 
-from simgate_tracking.callbacks import SimulatorGateCallback
+from simgate_tracking.callbacks import GateEarlyStopping, SimulatorGateCallback
 
 
 def _reports(directory):
@@ -15,16 +15,19 @@ def _reports(directory):
 
 def test_ddp_scorecard_equals_single_process(tmp_path):
     probe = make_probe_set(num_episodes=7)  # uneven shards: 4 + 3
-    model_args = dict(lr=0.0, start=0.6, noise=0.02)
+    model_args = dict(lr=0.0, start=0.25, noise=0.02)
     single = SimulatorGateCallback(probe, batch_size=2, report_dir=tmp_path / "single")
-    trainer(tmp_path / "a", [single], max_epochs=2).fit(TinyWorldModel(**model_args))
+    trainer(tmp_path / "a", [single, GateEarlyStopping(patience=2)], max_epochs=4).fit(TinyWorldModel(**model_args))
 
     ddp = SimulatorGateCallback(probe, batch_size=2, report_dir=tmp_path / "ddp")
-    fit = trainer(tmp_path / "b", [ddp], max_epochs=2, strategy="ddp_spawn", devices=2, deterministic=False)
+    stopper = GateEarlyStopping(patience=2)
+    fit = trainer(tmp_path / "b", [ddp, stopper], max_epochs=4, strategy="ddp_spawn", devices=2, deterministic=False)
     fit.fit(TinyWorldModel(**model_args))
 
     one, two = _reports(tmp_path / "single"), _reports(tmp_path / "ddp")
-    assert len(one) == len(two) == 2  # only rank zero wrote, once per check
+    # every rank stopped together after two of four epochs (a split decision would hang DDP); rank zero wrote
+    assert len(one) == len(two) == 2
+    assert not any(report["passed"] for report in one)
     for a, b in zip(one, two, strict=True):
         assert b["scores"] == pytest.approx(a["scores"], abs=1e-6)
         assert b["extras"] == pytest.approx(a["extras"], abs=1e-4)

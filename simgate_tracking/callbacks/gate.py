@@ -191,6 +191,7 @@ class SimulatorGateCallback(Callback):
         pl_module.log_dict(
             {k: torch.tensor(v, device=pl_module.device) for k, v in scalars.items()},
             logger=False,
+            sync_dist=True,  # equal on every rank already; this only tells Lightning so
             on_step=False,
             on_epoch=True,
             batch_size=1,
