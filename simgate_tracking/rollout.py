@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from simgate_tracking.functional._checks import as_frames
+from simgate_tracking.functional.task_validity import TaskMode
 from simgate_tracking.metrics.scorecard import SimulatorScorecard
 from simgate_tracking.probe import ProbeBatch, ProbeSet
 from simgate_tracking.report import RolloutSamples
@@ -136,12 +137,19 @@ class ProbeRunner:
         self.batch_size = batch_size
         self.task_fn = task_fn
 
+    @property
+    def task_mode(self) -> TaskMode:
+        """``ranking`` with policy groups, ``decision`` with per-branch outcomes, else ``agreement``."""
+        if self.probe_set.groups is not None:
+            return "ranking"
+        outcomes = self.probe_set.outcomes
+        return "decision" if outcomes is not None and outcomes.ndim == 2 else "agreement"
+
     def make_scorecard(self, **kwargs: Any) -> SimulatorScorecard:
-        """A scorecard in the task mode the probe set calls for: ``ranking`` with policy groups, else ``agreement``."""
+        """A scorecard in the task mode the probe set calls for (see :attr:`task_mode`)."""
         groups = self.probe_set.groups
-        if groups is None:
-            return SimulatorScorecard(task_mode="agreement", **kwargs)
-        return SimulatorScorecard(task_mode="ranking", num_groups=max(int(groups.max()) + 1, 2), **kwargs)
+        num_groups = 2 if groups is None else max(int(groups.max()) + 1, 2)
+        return SimulatorScorecard(task_mode=self.task_mode, num_groups=num_groups, **kwargs)
 
     def run(
         self,
@@ -235,5 +243,7 @@ class ProbeRunner:
             return _judge(self.task_fn, preds[:, 0], len(batch)), batch.outcomes, batch.groups
         branches = preds.shape[1]
         judged = _judge(self.task_fn, preds.flatten(0, 1), len(batch) * branches)
+        if self.task_mode == "decision":
+            return judged.view(len(batch), branches), batch.outcomes, None
         groups = None if batch.groups is None else batch.groups.repeat_interleave(branches)
         return judged, batch.outcomes.flatten(), groups

@@ -8,9 +8,10 @@ import torch
 from torch import Tensor
 
 from simgate_tracking.functional._checks import check_rank, check_same_shape
+from simgate_tracking.functional.decision import decision_agreement
 
-TaskMode = Literal["agreement", "ranking"]
-TASK_MODES: tuple[str, ...] = ("agreement", "ranking")
+TaskMode = Literal["agreement", "ranking", "decision"]
+TASK_MODES: tuple[str, ...] = ("agreement", "ranking", "decision")
 
 
 def _check_outcomes(pred: Tensor, real: Tensor) -> None:
@@ -92,12 +93,16 @@ def task_validity(pred: Tensor, real: Tensor, groups: Tensor | None = None, mode
     mean return, model against real, clamped at 0. 1: the model ranks policies as reality does. 0: no
     agreement or a reversed ranking.
 
+    ``mode="decision"``: task values of every action branch, (B, K+1); chance-corrected agreement between the
+    branch a planner picks on model futures and the best real branch (see
+    :func:`~simgate_tracking.functional.decision.decision_agreement`). 1: always the right choice. 0: chance.
+
     Args:
         pred: Outcomes judged on model futures, (B,): bool or success probability in agreement mode, returns in
-            ranking mode.
+            ranking mode; (B, K+1) task values per branch in decision mode.
         real: Real outcomes, same shape.
         groups: Policy id per episode, (B,) int; needed in ranking mode.
-        mode: ``"agreement"`` or ``"ranking"``.
+        mode: ``"agreement"``, ``"ranking"`` or ``"decision"``.
 
     Example:
         >>> import torch
@@ -117,4 +122,6 @@ def task_validity(pred: Tensor, real: Tensor, groups: Tensor | None = None, mode
             raise ValueError("Expected `groups` (policy id per episode) with mode='ranking' but got None")
         num_groups = int(groups.max()) + 1 if groups.numel() else 1
         return _task_ranking_compute(_task_ranking_update(pred, real, groups, num_groups))
+    if mode == "decision":
+        return decision_agreement(pred, real)[0]
     raise ValueError(f"Expected argument `mode` to be one of {TASK_MODES} but got {mode!r}")

@@ -30,13 +30,14 @@ class SimulatorScorecard(Metric):
     - ``second``: (B, T, C, H, W), a second rollout of the reference branch from the same reset and seed:
       reset reproducibility.
     - ``masks``, ``visible``: (B, T, N, H, W) and (B, T, N) bool for the reference branch: object persistence.
-    - ``task_pred``, ``task_real`` (and ``groups`` in ranking mode): (B,) outcomes: task validity.
+    - ``task_pred``, ``task_real`` (and ``groups`` in ranking mode): (B,) outcomes, or (B, K+1) per-branch task
+      values in decision mode: task validity.
     - ``episode_index``: (B,) int, the episodes' indices in the probe set, kept for per-episode reports.
 
     An axis whose inputs never came is left out of :meth:`compute`, so the gate judges only what was measured.
 
     Args:
-        task_mode: ``"agreement"`` or ``"ranking"`` for task validity.
+        task_mode: ``"agreement"``, ``"ranking"`` or ``"decision"`` for task validity.
         num_groups: Ranking mode: the number of policy ids.
         episode_scores: Keep per-episode scores for :meth:`episode_scores`.
         kwargs: Options of :class:`torchmetrics.Metric`, passed to every axis.
@@ -145,6 +146,8 @@ class SimulatorScorecard(Metric):
                 scores[name] = metric.compute()
         if self.task_validity._update_count:
             scores["task_validity"] = self.task_validity.compute()
+            if self.task_validity.mode == "decision":
+                scores["decision_no_regret"] = self.task_validity.no_regret()
         scores.update(self.visual_fidelity.compute())
         scores["delta_psnr"] = self.delta_psnr.compute()
         return scores

@@ -9,6 +9,7 @@ from lightning_utilities.core.rank_zero import rank_zero_warn
 from torch import Tensor
 from torchmetrics import Metric
 
+from simgate_tracking.functional.decision import _decision_compute, _decision_update
 from simgate_tracking.functional.task_validity import (
     TASK_MODES,
     TaskMode,
@@ -25,13 +26,16 @@ class TaskValidity(Metric):
     ``mode="agreement"``: informedness :math:`\mathrm{TPR} + \mathrm{TNR} - 1` of success judged on model futures
     against real success, clamped at 0 (a judge that always says "success" scores 0).
     ``mode="ranking"``: Spearman correlation of per-policy mean return, model against real, clamped at 0.
+    ``mode="decision"``: chance-corrected agreement between the action branch a planner picks on model futures and
+    the best real branch; :meth:`no_regret` gives the planner's mean normalised regret (1 = none).
     See :func:`simgate_tracking.functional.task_validity`.
 
     ``update(pred, real, groups=None)`` takes outcomes of shape (B,): bool or success probability in agreement
-    mode; returns plus an int policy id per episode in ranking mode.
+    mode; returns plus an int policy id per episode in ranking mode; (B, K+1) task values per action branch in
+    decision mode.
 
     Args:
-        mode: ``"agreement"`` or ``"ranking"``.
+        mode: ``"agreement"``, ``"ranking"`` or ``"decision"``.
         num_groups: Ranking mode: the number of policy ids (ids run from 0 to ``num_groups - 1``).
         validate_args: Check that policy ids are in range (one host sync per update on an accelerator).
         kwargs: Options of :class:`torchmetrics.Metric`.
@@ -57,6 +61,7 @@ class TaskValidity(Metric):
     axis = "task_validity"
     confusion: Tensor
     group_sums: Tensor
+    decision_sums: Tensor
     total: Tensor
     nonfinite: Tensor
 
@@ -73,6 +78,7 @@ class TaskValidity(Metric):
         self.validate_args = validate_args
         self.add_state("confusion", torch.zeros(4, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("group_sums", torch.zeros(3, num_groups, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("decision_sums", torch.zeros(4, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("nonfinite", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
@@ -80,6 +86,8 @@ class TaskValidity(Metric):
         """Add a batch of outcomes, (B,) each; ``groups`` (B,) int policy ids in ranking mode."""
         if self.mode == "agreement":
             self.confusion += _task_agreement_update(pred, real)
+        elif self.mode == "decision":
+            self.decision_sums += _decision_update(pred, real)
         else:
             if groups is None:
                 raise ValueError("Expected `groups` (policy id per episode, (B,) int) with mode='ranking' but got None")
@@ -93,7 +101,7 @@ class TaskValidity(Metric):
                     f"{int(groups.max())}: raise `num_groups`"
                 )
             self.group_sums += _task_ranking_update(pred, real, groups, self.num_groups)
-        self.total += real.numel()
+        self.total += real.shape[0]
         if pred.is_floating_point():
             self.nonfinite += (~torch.isfinite(pred)).sum()
 
@@ -112,4 +120,17 @@ class TaskValidity(Metric):
             )
         if self.mode == "agreement":
             return _task_agreement_compute(self.confusion)
+        if self.mode == "decision":
+            return _decision_compute(self.decision_sums)[0]
         return _task_ranking_compute(self.group_sums)
+
+    def no_regret(self) -> Tensor:
+        """Decision mode: mean normalised no-regret of the planner's choices, in [0, 1] (1 = no regret).
+
+        Raises:
+            RuntimeError: In another mode.
+        """
+        if self.mode != "decision":
+            raise RuntimeError(f"TaskValidity.no_regret() needs mode='decision' but the mode is {self.mode!r}")
+        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+            return _decision_compute(self.decision_sums)[1]
