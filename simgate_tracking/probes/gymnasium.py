@@ -190,10 +190,10 @@ def build_probe_set(
     frame repeated, with zero actions, and its outcome is still the environment's.
 
     Outcomes: ``"success"``, True when the episode terminated with a positive reward within the branch;
-    ``"return"``, the branch's summed reward. With one reference policy they are per branch, (N, K+1), so random
-    branches count as failures (task validity in agreement mode); with several reference policies every seed is
-    played once per policy, the episode's group is the policy's index, and outcomes are the reference branch's
-    (task validity ranks the policies).
+    ``"return"``, the branch's summed reward. With one reference policy they are per branch, (N, K+1), and task
+    validity asks whether a choice among the branches made on model futures is the one reality makes; with several
+    reference policies every seed is played once per policy, the episode's group is the policy's index, outcomes
+    are the reference branch's, (N,), and task validity asks whether the model ranks the policies as reality does.
 
     Args:
         env_fn: Makes the environment, with ``render_mode="rgb_array"``; called once per build.
