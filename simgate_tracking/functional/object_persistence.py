@@ -45,13 +45,17 @@ def _object_persistence_update(
     p = torch.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)
     # masks are binary, so every masked sum is one contraction over pixels: no (B, T, N, C, H, W) temporary
     error = torch.einsum("btnhw,bthw->btn", m, (p - y).square().sum(dim=2))
-    area = m.sum(dim=(-2, -1)).unsqueeze(-1)  # (B, T, N, 1)
+    area = m.sum(dim=(-2, -1))  # (B, T, N)
     background = torch.einsum("btnhw,btchw->btnc", ring, y) / ring.sum(dim=(-2, -1)).unsqueeze(-1).clamp_min(1.0)
     inside = torch.einsum("btnhw,btchw->btnc", m, y)
     inside_sq = torch.einsum("btnhw,btchw->btnc", m, y.square())
     # |(Y - B) M|^2 expanded: sum_M y^2 - 2 B sum_M y + B^2 |M|
-    contrast = (inside_sq - 2 * background * inside + background.square() * area).sum(dim=-1).clamp_min(0.0)
-    presence = (1 - error / (contrast + EPS)).clamp(0.0, 1.0)
+    contrast = (
+        (inside_sq - 2 * background * inside + background.square() * area.unsqueeze(-1)).sum(dim=-1).clamp_min(0.0)
+    )
+    # a step that shows only part of an object weighs in proportion to the part shown (occlusion slivers)
+    share = area / torch.where(visible, area, torch.zeros_like(area)).amax(dim=1, keepdim=True).clamp_min(1.0)
+    presence = (1 - share * error / (contrast + EPS)).clamp(0.0, 1.0)
     inf = torch.full_like(presence, float("inf"))
     tracks = torch.where(visible, presence, inf).amin(dim=1)  # (B, N): each track's worst visible step
     seen = visible.any(dim=1)
@@ -67,9 +71,12 @@ def object_persistence(
     r"""Object persistence of a rollout, in [0, 1].
 
     For object :math:`n` visible at step :math:`t`, presence
-    :math:`p = 1 - \|(P - Y) M\|^2 / \|(Y - B) M\|^2`, clamped, where :math:`M` is the object's mask and :math:`B`
-    the mean real colour of a thin ring around it (what the region would show if the object vanished). A track
-    scores its worst visible step; an episode scores its weakest track (one missing object breaks planning);
+    :math:`p = 1 - (|M| / \max_s |M_s|) \, \|(P - Y) M\|^2 / \|(Y - B) M\|^2`, clamped, where :math:`M` is the
+    object's mask, :math:`\max_s |M_s|` its largest visible area over the episode and :math:`B` the mean real colour
+    of a thin ring around it (what the region would show if the object vanished). A step that shows only part of
+    the object counts in proportion to the part shown, so a slight blur on a sliver peeking past an occluder does
+    not read as a missing object, while a vanished object still scores 0 at full view. A track scores its worst
+    visible step; an episode scores its weakest track (one missing object breaks planning);
     the mean over episodes that show at least one object. 1: every object is where reality has it, with its
     own appearance. 0: some object vanished into the background, or took another object's identity.
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from lightning_utilities.core.rank_zero import rank_zero_warn
 from torch import Tensor
 from torchmetrics import Metric
+
+from simgate_tracking.metrics._rank_zero import rank_zero_warn
 
 
 class EpisodeMeanMetric(Metric):
@@ -38,6 +39,9 @@ class EpisodeMeanMetric(Metric):
         if not isinstance(episode_scores, bool):
             raise ValueError(f"Expected argument `episode_scores` to be a bool but got {episode_scores!r}")
         self.keeps_episode_scores = episode_scores
+        # a scorecard turns this off and warns once for all its axes
+        self.warn_nonfinite = True
+        self.nonfinite_seen = 0
         self.add_state("score_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("nonfinite", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
@@ -69,11 +73,9 @@ class EpisodeMeanMetric(Metric):
                 f"{type(self).__name__}.compute() found no scored episode: call update() with at least one "
                 "episode first" + (" that shows an object (`visible` is all False)" if self._update_count else "")
             )
-        if int(self.nonfinite) > 0:
-            rank_zero_warn(
-                f"{int(self.nonfinite)} rollout(s) had NaN or Inf frames; they score 0 on {self.axis}",
-                category=UserWarning,
-            )
+        self.nonfinite_seen = int(self.nonfinite)
+        if self.nonfinite_seen and self.warn_nonfinite:
+            rank_zero_warn(f"{self.nonfinite_seen} rollout(s) had NaN or Inf frames; they score 0 on {self.axis}")
         return (self.score_sum / self.total).float()
 
     def episode_scores(self) -> Tensor:

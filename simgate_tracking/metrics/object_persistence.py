@@ -13,8 +13,10 @@ from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
 class ObjectPersistence(EpisodeMeanMetric):
     r"""Does every object that reality shows stay present, in place, with its own identity?
 
-    For object :math:`n` visible at step :math:`t`, presence :math:`p = 1 - \|(P - Y) M\|^2 / \|(Y - B) M\|^2`,
-    clamped, with :math:`M` the object's mask and :math:`B` the mean real colour of a thin ring around it. A track
+    For object :math:`n` visible at step :math:`t`, presence
+    :math:`p = 1 - (|M| / \max_s |M_s|) \, \|(P - Y) M\|^2 / \|(Y - B) M\|^2`, clamped, with :math:`M` the
+    object's mask, :math:`\max_s |M_s|` its largest visible area and :math:`B` the mean real colour of a thin ring
+    around it. A track
     scores its worst visible step, an episode its weakest track; the mean over episodes that show an object.
     See :func:`simgate_tracking.functional.object_persistence`.
 

@@ -10,6 +10,7 @@ from torchmetrics import Metric
 
 from simgate_tracking.functional.task_validity import TaskMode
 from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
+from simgate_tracking.metrics._rank_zero import rank_zero_warn
 from simgate_tracking.metrics.controllability import Controllability
 from simgate_tracking.metrics.delta_psnr import DeltaPSNR
 from simgate_tracking.metrics.object_persistence import ObjectPersistence
@@ -77,6 +78,8 @@ class SimulatorScorecard(Metric):
         self.visual_fidelity = VisualFidelity(**kwargs)
         self.delta_psnr = DeltaPSNR(**kwargs)
         self.keeps_episode_scores = episode_scores
+        for axis in (*self._frame_axes().values(), self.task_validity):
+            axis.warn_nonfinite = False  # compute() warns once for every axis together
         if episode_scores:
             self.add_state("episode_index", [], dist_reduce_fx="cat")
             self.add_state("reset_index", [], dist_reduce_fx="cat")
@@ -148,9 +151,21 @@ class SimulatorScorecard(Metric):
             scores["task_validity"] = self.task_validity.compute()
             if self.task_validity.mode == "decision":
                 scores["decision_no_regret"] = self.task_validity.no_regret()
+        self._warn_nonfinite(scores)
         scores.update(self.visual_fidelity.compute())
         scores["delta_psnr"] = self.delta_psnr.compute()
         return scores
+
+    def _warn_nonfinite(self, scores: dict[str, Tensor]) -> None:
+        """One warning for every axis that scored NaN or Inf model output as 0 (counts synced by the axes)."""
+        axes = {**self._frame_axes(), "task_validity": self.task_validity}
+        hit = {name: axes[name].nonfinite_seen for name in axes if name in scores and axes[name].nonfinite_seen}
+        if hit:
+            counts = ", ".join(f"{name} ({count})" for name, count in hit.items())
+            rank_zero_warn(
+                "The world model produced NaN or Inf output; those episodes score 0 (task outcomes count as wrong) "
+                f"on: {counts}. Check its rollouts."
+            )
 
     def episode_scores(self) -> dict[str, Tensor]:
         """Per-episode scores of every measured frame axis, sorted by ``episode_index`` (NaN: nothing to score).

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from lightning_utilities.core.rank_zero import rank_zero_warn
 from torch import Tensor
 from torchmetrics import Metric
 
@@ -18,6 +17,7 @@ from simgate_tracking.functional.task_validity import (
     _task_ranking_compute,
     _task_ranking_update,
 )
+from simgate_tracking.metrics._rank_zero import rank_zero_warn
 
 
 class TaskValidity(Metric):
@@ -76,6 +76,8 @@ class TaskValidity(Metric):
         self.mode = mode
         self.num_groups = num_groups
         self.validate_args = validate_args
+        self.warn_nonfinite = True
+        self.nonfinite_seen = 0
         self.add_state("confusion", torch.zeros(4, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("group_sums", torch.zeros(3, num_groups, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("decision_sums", torch.zeros(4, dtype=torch.float64), dist_reduce_fx="sum")
@@ -113,10 +115,10 @@ class TaskValidity(Metric):
         """
         if int(self.total) == 0:
             raise RuntimeError("TaskValidity.compute() found no outcome: call update() with at least one episode first")
-        if int(self.nonfinite) > 0:
+        self.nonfinite_seen = int(self.nonfinite)
+        if self.nonfinite_seen and self.warn_nonfinite:
             rank_zero_warn(
-                f"{int(self.nonfinite)} task outcome(s) judged on model futures were NaN or Inf; they count as wrong",
-                category=UserWarning,
+                f"{self.nonfinite_seen} task outcome(s) judged on model futures were NaN or Inf; they count as wrong"
             )
         if self.mode == "agreement":
             return _task_agreement_compute(self.confusion)
