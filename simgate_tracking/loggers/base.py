@@ -1,0 +1,123 @@
+"""What every gate logger is, the scalars they share, and the guard that keeps a broken one from stopping training."""
+
+from __future__ import annotations
+
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any
+
+from simgate_tracking.gate import AXES, GateResult
+from simgate_tracking.report import GateCheck
+
+PREFIX = "simgate"
+
+
+class GateLogger(ABC):
+    """A dashboard for gate checks: it renders what a check holds (curves, media, alerts) and never scores anything.
+
+    Subclasses implement :meth:`log_check`; :meth:`finalize` flushes at the end of a run. ``lightning_logger`` is
+    the Lightning logger a gate logger wraps (None when it wraps a bare run or writer), so a callback knows which
+    Lightning loggers already receive the gate's scalars.
+
+    Example:
+        >>> class Printer(GateLogger):
+        ...     def log_check(self, check: GateCheck) -> None:
+        ...         print(check.step, check.result.passed)
+        >>> Printer().lightning_logger is None
+        True
+    """
+
+    lightning_logger: Any = None
+
+    @abstractmethod
+    def log_check(self, check: GateCheck) -> None:
+        """Render one gate check on the dashboard."""
+
+    def finalize(self) -> None:  # noqa: B027  (an optional hook: most dashboards have nothing to flush)
+        """Flush what is buffered; the wrapped run or writer stays open (its owner closes it)."""
+
+
+def gate_scalars(result: GateResult, thresholds: bool = True) -> dict[str, float]:
+    """The scalar view of a verdict, under ``simgate/``.
+
+    Keys: every gated score and every extra (``psnr``, ``ssim``, ``delta_psnr``), ``min_axis``, ``passed`` (1.0 or
+    0.0), ``weakest_axis`` (its index in :data:`~simgate_tracking.AXES`, -1 for a non-axis gated score) and, with
+    ``thresholds``, ``threshold/<axis>`` for every gated score.
+
+    Args:
+        result: The verdict.
+        thresholds: Also return each gated score's threshold, so a chart can draw it beside the curve.
+
+    Example:
+        >>> from simgate_tracking import SimulatorGate
+        >>> result = SimulatorGate().evaluate({"controllability": 0.71, "object_persistence": 0.64, "psnr": 31.0})
+        >>> for key, value in gate_scalars(result).items():
+        ...     print(f"{key} = {value:g}")
+        simgate/controllability = 0.71
+        simgate/object_persistence = 0.64
+        simgate/psnr = 31
+        simgate/min_axis = 0.64
+        simgate/passed = 0
+        simgate/weakest_axis = 2
+        simgate/threshold/controllability = 0.65
+        simgate/threshold/object_persistence = 0.65
+    """
+    scalars = {f"{PREFIX}/{name}": float(value) for name, value in {**result.scores, **result.extras}.items()}
+    scalars[f"{PREFIX}/min_axis"] = float(result.min_axis)
+    scalars[f"{PREFIX}/passed"] = float(result.passed)
+    scalars[f"{PREFIX}/weakest_axis"] = float(AXES.index(result.weakest_axis) if result.weakest_axis in AXES else -1)
+    if thresholds:
+        scalars.update({f"{PREFIX}/threshold/{name}": float(value) for name, value in result.thresholds.items()})
+    return scalars
+
+
+def safe_log(loggers: Iterable[GateLogger], check: GateCheck) -> list[GateLogger]:
+    """Log ``check`` to every logger; one that raises gives one warning and is left out of the returned list.
+
+    Keep the returned list and pass it to the next call, so a dead dashboard (network down, disk full) warns once
+    and training goes on without it.
+
+    Args:
+        loggers: The gate loggers still alive.
+        check: The gate check to log.
+
+    Returns:
+        The loggers that logged ``check`` without raising.
+
+    Example:
+        >>> from simgate_tracking import SimulatorGate
+        >>> class DiskFull(GateLogger):
+        ...     def log_check(self, check: GateCheck) -> None:
+        ...         raise OSError("No space left on device")
+        >>> check = GateCheck(SimulatorGate().evaluate({"controllability": 0.9}), step=5, epoch=0, manifest_hash="0")
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     alive = safe_log([DiskFull()], check)
+        >>> alive
+        []
+        >>> print(caught[0].message)
+        DiskFull failed at step 5 and is switched off: OSError: No space left on device
+    """
+    alive = []
+    for logger in loggers:
+        try:
+            logger.log_check(check)
+        except Exception as err:  # a dashboard must never stop training
+            warnings.warn(
+                f"{type(logger).__name__} failed at step {check.step} and is switched off: {type(err).__name__}: {err}",
+                UserWarning,
+                stacklevel=2,
+            )
+        else:
+            alive.append(logger)
+    return alive
+
+
+def safe_finalize(loggers: Iterable[GateLogger]) -> None:
+    """Finalize every logger; one that raises gives a warning and the others still finalize."""
+    for logger in loggers:
+        try:
+            logger.finalize()
+        except Exception as err:  # the run is over: report, never raise
+            warnings.warn(f"{type(logger).__name__} failed to finalize: {type(err).__name__}: {err}", stacklevel=2)

@@ -1,0 +1,161 @@
+"""TensorBoard dashboard for the simulator gate: per-axis curves with a one-chart layout, GIF rollouts, alert text."""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from typing import Any
+
+from lightning.pytorch.utilities import rank_zero_only
+
+from simgate_tracking.loggers.base import PREFIX, GateLogger, gate_scalars
+from simgate_tracking.loggers.encode import DEFAULT_MAX_BYTES, encode_video
+from simgate_tracking.loggers.figures import figure_to_array, scorecard_figure
+from simgate_tracking.loggers.grid import _require_pillow, rollout_grid
+from simgate_tracking.loggers.text import alerts_markdown, episode_table, markdown_table, scores_markdown, verdict_line
+from simgate_tracking.report import GateCheck
+
+FIDELITY = (("PSNR (dB)", "psnr"), ("SSIM", "ssim"), ("delta-PSNR (dB)", "delta_psnr"))
+
+
+def _require_tensorboard() -> Any:
+    try:
+        from tensorboard.compat.proto.summary_pb2 import Summary
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            "TensorBoardGateLogger needs tensorboard: install it with `pip install simgate-tracking[tensorboard]`"
+        ) from err
+    return Summary
+
+
+def _exact(*names: str) -> str:
+    """A custom-scalars tag regex matching exactly these tags."""
+    return "^(" + "|".join(re.escape(name) for name in names) + ")$"
+
+
+def gate_layout(axes: list[str]) -> dict[str, dict[str, list[Any]]]:
+    """The custom-scalars layout: every gated axis and its threshold on one chart, frame quality on its own charts.
+
+    Args:
+        axes: The gated axes, in the order of the verdict.
+
+    Example:
+        >>> layout = gate_layout(["controllability", "object_persistence"])
+        >>> list(layout), list(layout["simulator gate"])
+        (['simulator gate', 'frame quality (not gated)'], ['axes vs threshold', 'weakest axis (min_axis)', 'passed'])
+        >>> layout["simulator gate"]["axes vs threshold"]
+        ['Multiline', ['^(simgate/controllability|simgate/object_persistence)$', '^simgate/threshold/']]
+    """
+    thresholds = f"^{PREFIX}/threshold/"
+    return {
+        "simulator gate": {
+            "axes vs threshold": ["Multiline", [_exact(*(f"{PREFIX}/{axis}" for axis in axes)), thresholds]],
+            "weakest axis (min_axis)": ["Multiline", [_exact(f"{PREFIX}/min_axis"), thresholds]],
+            "passed": ["Multiline", [_exact(f"{PREFIX}/passed")]],
+        },
+        "frame quality (not gated)": {title: ["Multiline", [_exact(f"{PREFIX}/{key}")]] for title, key in FIDELITY},
+    }
+
+
+class TensorBoardGateLogger(GateLogger):
+    """Log simulator gate checks to a TensorBoard ``SummaryWriter``, at the training step of each check.
+
+    - Scalars tab: ``simgate/<axis>``, ``simgate/min_axis``, ``simgate/passed``, ``simgate/weakest_axis``,
+      ``simgate/threshold/<axis>``, ``simgate/psnr``, ``simgate/ssim``, ``simgate/delta_psnr``.
+    - Custom Scalars tab (written once): all gated axes and their thresholds on one chart, the weakest axis against
+      the threshold, and frame quality on charts of its own (see :func:`gate_layout`).
+    - Images tab: ``simgate/rollouts``, an animated GIF of the sample episodes (real | model | difference per action
+      branch, step and verdict in the header), and ``simgate/scorecard``, the bar chart of the check.
+    - Text tab: ``simgate/verdict`` (the scores as a table), ``simgate/alerts`` (when the check raised any, level,
+      axis, score, threshold and step) and ``simgate/episodes`` (per-episode scores).
+
+    Logs on rank zero only and flushes after every check; the writer stays open (its owner closes it).
+
+    Args:
+        writer: A ``torch.utils.tensorboard.SummaryWriter``, e.g. ``TensorBoardLogger.experiment``.
+        log_media: Log the rollout GIF, the scorecard chart and the episode table.
+        fps: Frames per second of the rollout GIF.
+        max_media_bytes: Size budget of each check's GIF; a larger one is shrunk until it fits.
+        lightning_logger: The Lightning logger that owns ``writer``, if any.
+
+    Raises:
+        ValueError: On a bad argument.
+        ModuleNotFoundError: If tensorboard is not installed.
+
+    Example:
+        >>> import tempfile
+        >>> from torch.utils.tensorboard import SummaryWriter
+        >>> from simgate_tracking import SimulatorGate
+        >>> writer = SummaryWriter(tempfile.mkdtemp())
+        >>> logger = TensorBoardGateLogger(writer)
+        >>> result = SimulatorGate().evaluate({"controllability": 0.9, "object_persistence": 0.6})
+        >>> logger.log_check(GateCheck(result, step=200, epoch=1, manifest_hash="ab12"))
+        >>> writer.close()
+    """
+
+    def __init__(
+        self,
+        writer: Any,
+        log_media: bool = True,
+        fps: float = 4.0,
+        max_media_bytes: int = DEFAULT_MAX_BYTES,
+        lightning_logger: Any = None,
+    ) -> None:
+        self.summary_type = _require_tensorboard()
+        for method in ("add_scalar", "add_text", "add_custom_scalars", "_get_file_writer"):
+            if not callable(getattr(writer, method, None)):
+                raise ValueError(
+                    f"Expected argument `writer` to be a torch.utils.tensorboard.SummaryWriter but got "
+                    f"{type(writer).__name__} without `{method}`"
+                )
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
+            raise ValueError(f"Expected argument `fps` to be a positive number but got {fps!r}")
+        if isinstance(max_media_bytes, bool) or not isinstance(max_media_bytes, int) or max_media_bytes < 1:
+            raise ValueError(f"Expected argument `max_media_bytes` to be a positive int but got {max_media_bytes!r}")
+        self.writer = writer
+        self.log_media = log_media
+        self.fps = float(fps)
+        self.max_media_bytes = max_media_bytes
+        self.lightning_logger = lightning_logger
+        self._layout_written = False
+
+    @rank_zero_only
+    def log_check(self, check: GateCheck) -> None:
+        """Log one check's scalars, text, alerts and media at ``check.step``, then flush."""
+        if not self._layout_written:
+            self.writer.add_custom_scalars(gate_layout(list(check.result.scores)))
+            self._layout_written = True
+        for key, value in gate_scalars(check.result).items():
+            self.writer.add_scalar(key, value, check.step)
+        self.writer.add_text(f"{PREFIX}/verdict", scores_markdown(check), check.step)
+        if check.alerts:
+            self.writer.add_text(f"{PREFIX}/alerts", alerts_markdown(check.alerts), check.step)
+        if self.log_media:
+            self._media(check)
+        self.writer.flush()
+
+    def _media(self, check: GateCheck) -> None:
+        self.writer.add_image(
+            f"{PREFIX}/scorecard", figure_to_array(scorecard_figure(check)), check.step, dataformats="HWC"
+        )
+        columns, rows = episode_table(check)
+        if rows:
+            self.writer.add_text(f"{PREFIX}/episodes", markdown_table(columns, rows), check.step)
+        if check.samples is None:
+            return
+        frames = rollout_grid(check.samples, verdict_line(check))
+        try:
+            gif = encode_video(frames, "gif", self.fps, self.max_media_bytes)
+        except ValueError as err:
+            warnings.warn(f"Rollout GIF skipped at step {check.step}: {err}", UserWarning, stacklevel=3)
+            return
+        self.add_gif(f"{PREFIX}/rollouts", gif, check.step)
+
+    def add_gif(self, tag: str, gif: bytes, step: int) -> None:
+        """Write an animated GIF as an image summary at ``step``; TensorBoard's Images tab plays it."""
+        Image, _, _ = _require_pillow()
+        width, height = Image.open(io.BytesIO(gif)).size  # the budget may have shrunk it
+        image = self.summary_type.Image(height=height, width=width, colorspace=3, encoded_image_string=gif)
+        summary = self.summary_type(value=[self.summary_type.Value(tag=tag, image=image)])
+        self.writer._get_file_writer().add_summary(summary, step)

@@ -1,0 +1,175 @@
+"""Weights & Biases dashboard for the simulator gate: per-axis curves, rollout videos, alerts, scorecard pictures."""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from typing import Any
+
+from lightning.pytorch.utilities import rank_zero_only
+
+from simgate_tracking.alerts import Alert
+from simgate_tracking.loggers.base import PREFIX, GateLogger, gate_scalars
+from simgate_tracking.loggers.encode import DEFAULT_MAX_BYTES, VideoFormat, default_video_format, encode_video
+from simgate_tracking.loggers.figures import figure_to_array, scorecard_figure
+from simgate_tracking.loggers.grid import rollout_grid
+from simgate_tracking.loggers.text import episode_table, verdict_line
+from simgate_tracking.report import GateCheck
+
+LEVEL_ORDER = {"WARN": 0, "ERROR": 1}
+
+
+def _require_wandb() -> Any:
+    try:
+        import wandb
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            "WandbGateLogger needs wandb: install it with `pip install simgate-tracking[wandb]`"
+        ) from err
+    return wandb
+
+
+def _check_options(step_metric: Any, fps: Any, max_media_bytes: Any, alert_wait_s: Any) -> None:
+    if not isinstance(step_metric, str) or not step_metric:
+        raise ValueError(f"Expected argument `step_metric` to be a non-empty str but got {step_metric!r}")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
+        raise ValueError(f"Expected argument `fps` to be a positive number but got {fps!r}")
+    if isinstance(max_media_bytes, bool) or not isinstance(max_media_bytes, int) or max_media_bytes < 1:
+        raise ValueError(f"Expected argument `max_media_bytes` to be a positive int but got {max_media_bytes!r}")
+    if isinstance(alert_wait_s, bool) or not isinstance(alert_wait_s, (int, float)) or alert_wait_s < 0:
+        raise ValueError(f"Expected argument `alert_wait_s` to be a number >= 0 but got {alert_wait_s!r}")
+
+
+class WandbGateLogger(GateLogger):
+    """Log simulator gate checks to a W&B run.
+
+    Every check adds one history row, on the training-step axis ``step_metric``, holding:
+
+    - ``simgate/<axis>``, ``simgate/min_axis``, ``simgate/passed``, ``simgate/weakest_axis``,
+      ``simgate/threshold/<axis>`` and frame quality ``simgate/psnr``, ``simgate/ssim``, ``simgate/delta_psnr``;
+      each gated axis and ``min_axis`` keep ``min`` and ``last`` in the run summary (``define_metric``);
+    - ``simgate/rollouts``: a video grid of the sample episodes, real | model | difference per action branch,
+      captioned with the step and the verdict (MP4 with imageio-ffmpeg, else animated GIF; no moviepy);
+    - ``simgate/scorecard``: the bar chart of :func:`~simgate_tracking.loggers.scorecard_figure`;
+    - ``simgate/episodes``: a table of per-episode scores.
+
+    Each check's alerts go to ``run.alert`` (WARN, or ERROR when the gate failed), one per axis, and an axis alerts
+    again at the same level only after ``alert_wait_s`` seconds. Logs on rank zero only. The run is not finished
+    here: its owner (you, or Lightning's ``WandbLogger``) finishes it.
+
+    Args:
+        run: A W&B run: ``wandb.init(...)`` or ``WandbLogger.experiment``.
+        step_metric: The history key that carries the training step, the x axis of every gate curve. The default
+            is the key Lightning's ``WandbLogger`` uses, so gate curves share the axis of every other curve.
+        log_media: Log rollout videos, the scorecard chart and the episode table.
+        video_format: ``"gif"`` or ``"mp4"``; default MP4 when imageio-ffmpeg is installed, else GIF.
+        fps: Frames per second of rollout videos.
+        max_media_bytes: Size budget of each check's rollout video; a larger one is shrunk until it fits.
+        alert_wait_s: Seconds before the same axis may alert again at the same level.
+        lightning_logger: The Lightning logger that owns ``run``, if any.
+
+    Raises:
+        ValueError: On a bad argument.
+        ModuleNotFoundError: If wandb is not installed.
+
+    Example:
+        >>> import tempfile, wandb
+        >>> from simgate_tracking import SimulatorGate
+        >>> run = wandb.init(mode="offline", dir=tempfile.mkdtemp(), settings=wandb.Settings(silent=True))
+        >>> logger = WandbGateLogger(run, step_metric="global_step")
+        >>> result = SimulatorGate().evaluate({"controllability": 0.9, "object_persistence": 0.6})
+        >>> logger.log_check(GateCheck(result, step=200, epoch=1, manifest_hash="ab12"))
+        >>> axis = run.summary["simgate/object_persistence"]  # min and last over the run
+        >>> axis["min"], axis["last"], run.summary["global_step"]
+        (0.6, 0.6, 200)
+        >>> run.finish()
+    """
+
+    def __init__(
+        self,
+        run: Any,
+        step_metric: str = "trainer/global_step",
+        log_media: bool = True,
+        video_format: VideoFormat | None = None,
+        fps: float = 4.0,
+        max_media_bytes: int = DEFAULT_MAX_BYTES,
+        alert_wait_s: float = 300.0,
+        lightning_logger: Any = None,
+    ) -> None:
+        self.wandb = _require_wandb()
+        if not callable(getattr(run, "log", None)):
+            raise ValueError(f"Expected argument `run` to be a W&B run (wandb.init()) but got {type(run).__name__}")
+        _check_options(step_metric, fps, max_media_bytes, alert_wait_s)
+        if video_format not in (None, "gif", "mp4"):
+            raise ValueError(f"Expected argument `video_format` to be 'gif', 'mp4' or None but got {video_format!r}")
+        self.run = run
+        self.step_metric = step_metric
+        self.log_media = log_media
+        self.video_format: VideoFormat = video_format or default_video_format()
+        self.fps = float(fps)
+        self.max_media_bytes = max_media_bytes
+        self.alert_wait_s = float(alert_wait_s)
+        self.lightning_logger = lightning_logger
+        self._defined: set[str] = set()
+        self._last_alert: dict[tuple[str, str], float] = {}
+
+    @rank_zero_only
+    def log_check(self, check: GateCheck) -> None:
+        """Log one check: scalars, media and alerts in one history row at ``check.step``."""
+        self._define_metrics(check)
+        row: dict[str, Any] = {**gate_scalars(check.result), self.step_metric: check.step}
+        if self.log_media:
+            row.update(self._media(check))
+        self.run.log(row)
+        self._alert(check.alerts)
+
+    def _define_metrics(self, check: GateCheck) -> None:
+        if not self._defined:
+            self.run.define_metric(self.step_metric)
+        for name in [*check.result.scores, "min_axis"]:
+            key = f"{PREFIX}/{name}"
+            if key not in self._defined:
+                self.run.define_metric(key, step_metric=self.step_metric, summary="min,last")
+                self._defined.add(key)
+        if f"{PREFIX}/*" not in self._defined:
+            # explicit names above take precedence over this glob for the rest
+            self.run.define_metric(f"{PREFIX}/*", step_metric=self.step_metric)
+            self._defined.add(f"{PREFIX}/*")
+
+    def _media(self, check: GateCheck) -> dict[str, Any]:
+        wandb, caption = self.wandb, verdict_line(check)
+        media: dict[str, Any] = {
+            f"{PREFIX}/scorecard": wandb.Image(figure_to_array(scorecard_figure(check)), caption=caption)
+        }
+        columns, rows = episode_table(check)
+        if rows:
+            media[f"{PREFIX}/episodes"] = wandb.Table(columns=columns, data=rows)
+        if check.samples is not None:
+            frames = rollout_grid(check.samples, caption)
+            try:
+                video = encode_video(frames, self.video_format, self.fps, self.max_media_bytes)
+            except ValueError as err:
+                warnings.warn(f"Rollout video skipped at step {check.step}: {err}", UserWarning, stacklevel=3)
+            else:
+                media[f"{PREFIX}/rollouts"] = wandb.Video(io.BytesIO(video), caption=caption, format=self.video_format)
+        return media
+
+    def _alert(self, alerts: tuple[Alert, ...]) -> None:
+        by_axis: dict[str, list[Alert]] = {}
+        for alert in alerts:
+            by_axis.setdefault(alert.axis, []).append(alert)
+        now = time.monotonic()
+        for axis, group in by_axis.items():
+            group.sort(key=lambda alert: -LEVEL_ORDER[alert.level])
+            level = group[0].level
+            last = self._last_alert.get((axis, level))
+            if last is not None and now - last < self.alert_wait_s:
+                continue
+            self._last_alert[(axis, level)] = now
+            self.run.alert(
+                title=group[0].title,
+                text="\n".join(alert.text for alert in group),
+                level=getattr(self.wandb.AlertLevel, level),
+                wait_duration=self.alert_wait_s,
+            )
