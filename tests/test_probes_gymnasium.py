@@ -36,7 +36,13 @@ def turn_left(observation, env, rng):
 
 def test_probe_set_holds_uint8_frames_one_hot_actions_and_per_branch_outcomes():
     probe = build_probe_set(
-        EMPTY, [5, 6], go_to_goal, num_counterfactual=3, horizon=4, size=(24, 32), action_encoder=minigrid_actions(3)
+        EMPTY,
+        np.array([5, 6]),
+        go_to_goal,
+        num_counterfactual=3,
+        horizon=4,
+        size=(24, 32),
+        action_encoder=minigrid_actions(3),
     )
     assert probe.context.shape == (2, 1, 3, 24, 32) and probe.context.dtype == torch.uint8
     assert probe.targets.shape == (2, 4, 4, 3, 24, 32) and probe.targets.dtype == torch.uint8
@@ -171,6 +177,7 @@ def test_environment_without_rgb_array_frames_is_rejected():
         ({"seeds": []}, "seeds"),
         ({"seeds": [0, -1]}, "non-negative"),
         ({"seeds": "01"}, "seeds"),
+        ({"seeds": [0.5]}, "non-negative ints"),
         ({"reference_policy": None}, "reference_policy"),
         ({"reference_policy": []}, "reference_policy"),
         ({"num_counterfactual": 0}, "num_counterfactual"),

@@ -86,7 +86,7 @@ def reset_context(
         if terminated or truncated:
             raise ValueError(
                 f"The episode with seed {seed} ended at warm-up step {step + 1} of {context_frames - 1}: "
-                "use fewer `context_frames`"
+                "use fewer `context_frames`, or leave this seed out"
             )
         frames.append(resize_frame(env.render(), size))
     return torch.stack(frames), observation

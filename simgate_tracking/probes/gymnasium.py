@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,12 +59,16 @@ def _positive_int(value: Any, name: str, minimum: int) -> int:
 
 
 def _check_seeds(seeds: Any) -> list[int]:
-    if isinstance(seeds, int | str | bytes) or not isinstance(seeds, Sequence) or len(seeds) == 0:
+    try:
+        values = [] if isinstance(seeds, int | str | bytes) else list(seeds)
+    except TypeError:
+        values = []
+    if not values:
         raise ValueError(f"Expected argument `seeds` to be a non-empty sequence of ints but got {seeds!r}")
-    bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or s < 0]
+    bad = [s for s in values if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 0]
     if bad:
         raise ValueError(f"Expected argument `seeds` to hold non-negative ints (reset seeds) but got {bad[:3]!r}")
-    return [int(s) for s in seeds]
+    return [int(s) for s in values]
 
 
 def _check_policies(reference_policy: Any) -> tuple[Policy, ...]:
@@ -165,7 +170,7 @@ def _outcomes(episodes: list[_Episode], outcome: Outcome, per_branch: bool) -> T
 
 def build_probe_set(
     env_fn: Callable[[], Any],
-    seeds: Sequence[int],
+    seeds: Iterable[int],
     reference_policy: Policy | Sequence[Policy],
     num_counterfactual: int = 2,
     horizon: int = 8,
