@@ -1,6 +1,6 @@
 """Lightning callbacks: run the simulator gate at validation time, and stop training when it keeps failing."""
 
 from simgate_tracking.callbacks.early_stopping import GateEarlyStopping
-from simgate_tracking.callbacks.gate import SimulatorGateCallback, gate_scalars
+from simgate_tracking.callbacks.gate import SimulatorGateCallback
 
-__all__ = ["GateEarlyStopping", "SimulatorGateCallback", "gate_scalars"]
+__all__ = ["GateEarlyStopping", "SimulatorGateCallback"]

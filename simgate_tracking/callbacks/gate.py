@@ -15,7 +15,8 @@ from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from simgate_tracking.alerts import AlertPolicy
 from simgate_tracking.callbacks.progress import gate_progress
-from simgate_tracking.gate import AXES, DEFAULT_THRESHOLD, GateResult, SimulatorGate
+from simgate_tracking.gate import DEFAULT_THRESHOLD, GateResult, SimulatorGate
+from simgate_tracking.loggers import GateLogger, gate_loggers_for, gate_scalars, safe_finalize, safe_log
 from simgate_tracking.probe import ProbeSet
 from simgate_tracking.report import GateCheck
 from simgate_tracking.rollout import (
@@ -99,7 +100,7 @@ class SimulatorGateCallback(Callback):
         self.history: list[GateResult] = []
         self.last_check: GateCheck | None = None
         self.validation_runs = 0
-        self._gate_loggers: list[Any] = []
+        self._gate_loggers: list[GateLogger] = []
         self._dead_loggers: set[int] = set()
 
     @property
@@ -186,7 +187,7 @@ class SimulatorGateCallback(Callback):
     def _publish(self, trainer: pl.Trainer, pl_module: pl.LightningModule, check: GateCheck) -> None:
         self.history.append(check.result)
         self.last_check = check
-        scalars = gate_scalars(check.result)
+        scalars = gate_scalars(check.result, thresholds=False)
         # the callback's own metrics; dashboards get them from the gate loggers or from log_metrics below
         pl_module.log_dict(
             {k: torch.tensor(v, device=pl_module.device) for k, v in scalars.items()},
@@ -211,17 +212,19 @@ class SimulatorGateCallback(Callback):
 
     @rank_zero_only
     def _log_to_dashboards(self, trainer: pl.Trainer, check: GateCheck, scalars: dict[str, float]) -> None:
-        covered = {id(getattr(gate_logger, "lightning_logger", None)) for gate_logger in self._gate_loggers}
+        covered = {id(gate_logger.lightning_logger) for gate_logger in self._gate_loggers}
         for logger in trainer.loggers:
             if id(logger) in covered | self._dead_loggers:
                 continue
             if not _guarded(lambda lg=logger: lg.log_metrics(scalars, step=check.step), type(logger).__name__):
                 self._dead_loggers.add(id(logger))
-        alive = [g for g in self._gate_loggers if _guarded(lambda g=g: g.log_check(check), type(g).__name__)]
-        self._dead_loggers.update(
-            id(getattr(g, "lightning_logger", None)) for g in self._gate_loggers if g not in alive
-        )
+        alive = safe_log(self._gate_loggers, check)
+        self._dead_loggers.update(id(g.lightning_logger) for g in self._gate_loggers if g not in alive)
         self._gate_loggers = alive
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Flush the dashboards."""
+        safe_finalize(self._gate_loggers)
 
     # ------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
@@ -246,22 +249,9 @@ class SimulatorGateCallback(Callback):
             )
 
 
-def gate_scalars(result: GateResult) -> dict[str, float]:
-    """The scalar view of a verdict: every score, ``min_axis``, ``passed`` and the weakest axis's index."""
-    scalars = {f"{PREFIX}/{name}": value for name, value in {**result.scores, **result.extras}.items()}
-    scalars[f"{PREFIX}/min_axis"] = result.min_axis
-    scalars[f"{PREFIX}/passed"] = float(result.passed)
-    scalars[f"{PREFIX}/weakest_axis"] = float(AXES.index(result.weakest_axis) if result.weakest_axis in AXES else -1)
-    return scalars
-
-
-def _gate_loggers_for(trainer: pl.Trainer) -> list[Any]:
+def _gate_loggers_for(trainer: pl.Trainer) -> list[GateLogger]:
     try:
-        from simgate_tracking.loggers import gate_loggers_for
-    except ImportError:
-        return []
-    try:
-        return list(gate_loggers_for(trainer))
+        return gate_loggers_for(trainer)
     except Exception as err:  # a dashboard must never stop training
         rank_zero_warn(f"Simulator gate dashboards are off: {type(err).__name__}: {err}")
         return []
