@@ -83,9 +83,13 @@ class GateEarlyStopping(Callback):
         for result in history[self.checks_seen :]:
             should_stop = self.decide(result) or should_stop
             if self.verbose and not result.passed:
+                counted = (
+                    f"grace check {self.checks_seen}/{self.grace_checks}, not counted"
+                    if self.checks_seen <= self.grace_checks
+                    else f"{self.failures_in_a_row}/{self.patience} failing checks in a row"
+                )
                 rank_zero_info(
-                    f"Simulator gate failed (weakest axis {result.weakest_axis} = {result.min_axis:.3f}); "
-                    f"{self.failures_in_a_row}/{self.patience} failing checks in a row"
+                    f"Simulator gate failed (weakest axis {result.weakest_axis} = {result.min_axis:.3f}); {counted}"
                 )
         should_stop = trainer.strategy.reduce_boolean_decision(should_stop, all=False)
         if should_stop and not trainer.should_stop:
