@@ -73,7 +73,8 @@ def _outline(masks: Tensor, scale: int) -> Tensor:
 def _cells(samples: RolloutSamples, scale: int) -> Tensor:
     """(rows, columns, T, 3, h, w) uint8: every cell of the grid, upscaled, outlines drawn."""
     real, model = _rgb(samples.real), _rgb(samples.model)
-    diff = (model - real).abs().mean(dim=-3, keepdim=True).expand_as(real)
+    # the square root lifts small errors into view while 0 stays black and 1 stays white
+    diff = (model - real).abs().mean(dim=-3, keepdim=True).sqrt().expand_as(real)
     cells = torch.stack([real, model, diff], dim=2)  # (S, K+1, 3, T, 3, H, W)
     cells = cells.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
     cells = (cells * 255).round().to(torch.uint8)
@@ -91,7 +92,8 @@ def _cells(samples: RolloutSamples, scale: int) -> Tensor:
 def rollout_grid(samples: RolloutSamples, caption: str = "") -> np.ndarray:
     """Draw sample rollouts as one video: a row per (episode, action branch), columns real | model | difference.
 
-    The difference column is ``|model - real|`` averaged over channels (black: identical). Object masks, when the
+    The difference column's brightness is ``sqrt(mean_c |model - real|)`` (black: identical, white: off by the full
+    range). Object masks, when the
     samples carry them, are outlined in the reference branch's real and model frames, one colour per object. A header
     holds ``caption`` (e.g. the step and the verdict) and the frame counter. Frames smaller than 64 pixels are
     scaled up (nearest neighbour).

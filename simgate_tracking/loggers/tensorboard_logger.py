@@ -135,6 +135,10 @@ class TensorBoardGateLogger(GateLogger):
             self._media(check)
         self.writer.flush()
 
+    def finalize(self) -> None:
+        """Flush the writer; it stays open for its owner to close."""
+        self.writer.flush()
+
     def _media(self, check: GateCheck) -> None:
         self.writer.add_image(
             f"{PREFIX}/scorecard", figure_to_array(scorecard_figure(check)), check.step, dataformats="HWC"
