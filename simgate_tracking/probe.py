@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,13 @@ def _check_vector(x: Tensor | None, field: str, n: int, integer: bool) -> Tensor
     return x
 
 
+def _check_group_ids(groups: Tensor | None) -> Tensor | None:
+    if groups is not None and groups.numel():
+        lowest = int(groups.min())
+        _require(lowest >= 0, "groups", "to hold policy ids >= 0", f"an id of {lowest}")
+    return groups
+
+
 class ProbeSet:
     """A fixed set of probe episodes, the same at every check so that scores compare across checks and runs.
 
@@ -124,6 +132,9 @@ class ProbeSet:
         _check_frames(context, "context", 5, "(N, T0, C, H, W)")
         n, _, c, h, w = context.shape
         _require(n > 0, "context", "to hold at least one episode", "N = 0")
+        _require(
+            min(context.shape[1:]) > 0, "context", "to hold T0 >= 1 frames of non-empty (C, H, W)", _shape(context)
+        )
         _check_frames(targets, "targets", 6, "(N, K+1, T, C, H, W)")
         _require(
             targets.shape[0] == n and targets.shape[3:] == (c, h, w),
@@ -141,16 +152,16 @@ class ProbeSet:
             f"to have shape (N, K+1, T, A) = ({n}, {branches}, {horizon}, A)",
             f"shape {_shape(actions)}",
         )
+        _require(actions.shape[3] > 0, "actions", "to hold actions of size A >= 1", f"shape {_shape(actions)}")
         _require(actions.dtype != torch.bool, "actions", "to be a real or integer tensor", actions.dtype)
         if actions.is_floating_point():
             _require(bool(torch.isfinite(actions).all()), "actions", "to hold only finite values", "NaN or Inf")
         self.context, self.actions, self.targets = context, actions, targets
         self.masks, self.visible = self._check_objects(masks, visible, n, horizon, h, w)
         self.outcomes = self._check_outcomes(outcomes, n, branches)
-        self.groups = _check_vector(groups, "groups", n, integer=True)
-        seeds_t = torch.arange(n, dtype=torch.long) if seeds is None else _check_vector(seeds, "seeds", n, True)
-        assert seeds_t is not None  # for the type checker: the default fills it
-        self.seeds = seeds_t
+        self.groups = _check_group_ids(_check_vector(groups, "groups", n, integer=True))
+        checked_seeds = _check_vector(seeds, "seeds", n, integer=True)
+        self.seeds = torch.arange(n, dtype=torch.long) if checked_seeds is None else checked_seeds
         self.name = str(name)
         self._hash: str | None = None
 
@@ -171,6 +182,7 @@ class ProbeSet:
             f"shape {_shape(masks) if isinstance(masks, Tensor) else type(masks).__name__}",
         )
         _require(masks.dtype == torch.bool, "masks", "to be a bool tensor", masks.dtype)
+        _require(masks.shape[2] > 0, "masks", "to hold M >= 1 object slots", f"shape {_shape(masks)}")
         if visible is None:
             return masks, masks.flatten(3).any(dim=3)
         expected = (n, horizon, masks.shape[2])
@@ -273,7 +285,13 @@ class ProbeSet:
         Raises:
             ValueError: If the file is not a probe set, comes from a newer format, or fails its hash check.
         """
-        payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+        try:
+            payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+            raise ValueError(
+                f"Expected {os.fspath(path)!r} to be a ProbeSet written by ProbeSet.save (tensors only) but it holds "
+                "something else; nothing was loaded, as loading a probe set never runs code from the file"
+            ) from err
         if not isinstance(payload, dict) or "context" not in payload:
             raise ValueError(f"Expected {os.fspath(path)!r} to be a ProbeSet written by ProbeSet.save")
         version = payload.get("format_version")
@@ -316,7 +334,7 @@ class ProbeSet:
         Raises:
             ValueError: If ``batch_size`` is not a positive int.
         """
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"Expected argument `batch_size` to be a positive int but got {batch_size!r}")
         order = torch.arange(len(self)) if indices is None else torch.as_tensor(indices, dtype=torch.long)
         for chunk in order.split(batch_size):
