@@ -36,7 +36,7 @@ def check_dims(x: Tensor, dims: Sequence[int | None], name: str, layout: str) ->
     check_rank(x, len(dims), name, layout)
     for got, want in zip(x.shape, dims, strict=True):
         if want is not None and got != want:
-            expected = tuple("?" if d is None else d for d in dims)
+            expected = "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
             raise ValueError(f"Expected `{name}` to have shape {layout} = {expected} but got {tuple(x.shape)}")
 
 
