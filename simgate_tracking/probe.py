@@ -183,8 +183,9 @@ class ProbeSet:
         )
         _require(masks.dtype == torch.bool, "masks", "to be a bool tensor", masks.dtype)
         _require(masks.shape[2] > 0, "masks", "to hold M >= 1 object slots", f"shape {_shape(masks)}")
+        shown = masks.flatten(3).any(dim=3)
         if visible is None:
-            return masks, masks.flatten(3).any(dim=3)
+            visible = shown
         expected = (n, horizon, masks.shape[2])
         _require(
             isinstance(visible, Tensor) and _shape(visible) == expected,
@@ -193,6 +194,8 @@ class ProbeSet:
             f"shape {_shape(visible) if isinstance(visible, Tensor) else type(visible).__name__}",
         )
         _require(visible.dtype == torch.bool, "visible", "to be a bool tensor", visible.dtype)
+        # object persistence needs something to score: one visible object with a non-empty mask
+        _require(bool((visible & shown).any()), "masks", "to show an object at some visible step", "none")
         return masks, visible
 
     @staticmethod

@@ -82,6 +82,14 @@ def test_bad_field_raises_naming_field_expected_and_given(field, value, expected
     assert f"`{field}`" in message and expected in message and got in message, message
 
 
+@pytest.mark.parametrize("hidden", ["visible", "masks"])
+def test_masks_that_never_show_an_object_are_refused(hidden):
+    kwargs = fields()
+    kwargs[hidden] = torch.zeros_like(kwargs[hidden])
+    with pytest.raises(ValueError, match="expected `masks` to show an object at some visible step but got none"):
+        ProbeSet(**kwargs)
+
+
 def test_visible_without_masks_is_refused():
     kwargs = with_field("masks", None)
     with pytest.raises(ValueError, match="`visible` to come with `masks`"):

@@ -75,3 +75,7 @@ def frame_pair(preds: Tensor, target: Tensor, rank: int, layout: str, names: tup
 def finite_episodes(x: Tensor) -> Tensor:
     """Return a (B,) bool tensor: True where every value of episode ``b`` (first dim) is finite. No host sync."""
     return torch.isfinite(x).flatten(1).all(dim=1)
+
+
+class NothingToScoreError(ValueError, RuntimeError):
+    """An axis saw no episode it can score: no update yet, no visible object, or fewer than 2 policies to rank."""

@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from simgate_tracking.functional._checks import check_rank, check_same_shape
+from simgate_tracking.functional._checks import NothingToScoreError, check_rank, check_same_shape
 from simgate_tracking.functional.decision import decision_agreement
 
 TaskMode = Literal["agreement", "ranking", "decision"]
@@ -70,7 +70,7 @@ def _task_ranking_compute(sums: Tensor) -> Tensor:
     """Spearman correlation of per-group mean return, model against real, clamped at 0."""
     used = sums[2] > 0
     if int(used.sum()) < 2:
-        raise ValueError(
+        raise NothingToScoreError(
             f"Expected outcomes from at least 2 policy groups to rank but got {int(used.sum())}: "
             "give `groups` with several policy ids, or use mode='agreement'"
         )

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from simgate_tracking.functional._checks import NothingToScoreError
 from simgate_tracking.metrics._rank_zero import rank_zero_warn
 
 
@@ -66,10 +67,11 @@ class EpisodeMeanMetric(Metric):
         """Mean per-episode score; warns once if some rollouts were non-finite (they score 0).
 
         Raises:
-            RuntimeError: If no episode was scored, for example ``compute()`` before any ``update()``.
+            NothingToScoreError: (a ``RuntimeError``) If no episode was scored, for example ``compute()`` before
+                any ``update()``, or no episode showed an object.
         """
         if int(self.total) == 0:
-            raise RuntimeError(
+            raise NothingToScoreError(
                 f"{type(self).__name__}.compute() found no scored episode: call update() with at least one "
                 "episode first" + (" that shows an object (`visible` is all False)" if self._update_count else "")
             )

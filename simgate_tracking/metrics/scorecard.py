@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from simgate_tracking.functional._checks import NothingToScoreError
 from simgate_tracking.functional.task_validity import TaskMode
 from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
 from simgate_tracking.metrics._rank_zero import rank_zero_warn
@@ -138,6 +139,9 @@ class SimulatorScorecard(Metric):
     def compute(self) -> dict[str, Tensor]:
         """Scores of every measured axis, then ``psnr``, ``ssim`` and ``delta_psnr``.
 
+        An axis that had nothing to score (masks without a visible object, a single policy to rank) is left out
+        with a warning, so the gate judges only what was measured.
+
         Raises:
             RuntimeError: If ``compute()`` is called before any ``update()``.
         """
@@ -146,10 +150,10 @@ class SimulatorScorecard(Metric):
         scores: dict[str, Tensor] = {}
         for name, metric in self._frame_axes().items():
             if metric._update_count:
-                scores[name] = metric.compute()
+                _measure(scores, name, metric)
         if self.task_validity._update_count:
-            scores["task_validity"] = self.task_validity.compute()
-            if self.task_validity.mode == "decision":
+            _measure(scores, "task_validity", self.task_validity)
+            if "task_validity" in scores and self.task_validity.mode == "decision":
                 scores["decision_no_regret"] = self.task_validity.no_regret()
         self._warn_nonfinite(scores)
         scores.update(self.visual_fidelity.compute())
@@ -197,6 +201,14 @@ class SimulatorScorecard(Metric):
         for child in self.children():
             if isinstance(child, Metric):
                 child.reset()
+
+
+def _measure(scores: dict[str, Tensor], name: str, metric: Metric) -> None:
+    """Add ``name``'s score; an axis with nothing to score (no visible object, one policy) is left out, warned."""
+    try:
+        scores[name] = metric.compute()
+    except NothingToScoreError as err:
+        rank_zero_warn(f"{name} is left out of the scorecard, it had nothing to score: {err}")
 
 
 def _as_tensor(kept: Any) -> Tensor:

@@ -60,8 +60,12 @@ class VisualFidelity(Metric):
         p = torch.nan_to_num(compute_dtype(as_frames(preds, "preds")), nan=0.0, posinf=1.0, neginf=0.0).flatten(0, -4)
         y = compute_dtype(as_frames(target, "target")).flatten(0, -4).to(p.dtype)
         side = min(p.shape[-2:])
-        kernel = min(self.kernel_size, side if side % 2 else side - 1)
-        ssim = structural_similarity_index_measure(p, y, data_range=1.0, kernel_size=kernel, reduction="none")
+        pad = (min(self.kernel_size, side if side % 2 else side - 1) - 1) // 2
+        # torchmetrics sizes the Gaussian window from sigma (1.5 -> 11 px), not kernel_size: scale sigma to fit
+        sigma = 0.3 * pad if pad else 0.1
+        ssim = structural_similarity_index_measure(
+            p, y, data_range=1.0, kernel_size=2 * pad + 1, sigma=sigma, reduction="none"
+        )
         self.squared_error += (p - y).square().sum(dtype=torch.float64)
         self.num_values += p.numel()
         self.ssim_sum += torch.as_tensor(ssim).sum(dtype=torch.float64)
