@@ -7,9 +7,10 @@
 3. Collect (context, actions, future) windows from other seeds, train ``ToyWorldModel`` on them, and let
    ``SimulatorGateCallback`` score it as a simulator at every validation, next to the frame loss.
 
-    python examples/minigrid_world_model.py            # a few minutes on a CPU
+    python examples/minigrid_world_model.py            # several minutes on a CPU
     python examples/minigrid_world_model.py --fast     # about 20 seconds
-    tensorboard --logdir runs/minigrid
+    python examples/minigrid_world_model.py --env MiniGrid-DoorKey-5x5-v0 --num-actions 7 --horizon 16
+    tensorboard --logdir runs
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", default="runs", help="TensorBoard and report directory")
     parser.add_argument("--fast", action="store_true", help="a tiny run (about 20 seconds) that shows every step")
     args = parser.parse_args()
-    args.probe_episodes, args.train_episodes, args.epochs = (4, 12, 1) if args.fast else (24, 200, 8)
+    args.probe_episodes, args.train_episodes, args.epochs = (4, 12, 1) if args.fast else (24, 120, 6)
     return args
 
 
