@@ -241,3 +241,26 @@ def test_all_nan_rollouts_never_give_a_nan_score():
     assert all(torch.isfinite(value) for value in scores.values()), scores
     assert all(scores[axis] == 0.0 for axis in ("controllability", "temporal_consistency", "object_persistence"))
     assert scores["reset_reproducibility"] == 0.0 and scores["task_validity"] == 0.0
+
+
+def test_scorecard_leaves_out_an_axis_with_nothing_to_score_and_says_so():
+    real = clip(B, K1, T, C, H, W)
+    card = SimulatorScorecard(task_mode="ranking", num_groups=3)
+    no_object = torch.zeros(B, T, 2, dtype=torch.bool)
+    one_policy = torch.zeros(B, dtype=torch.long)
+    card.update(
+        real,
+        real,
+        masks=masks(),
+        visible=no_object,
+        task_pred=torch.ones(B),
+        task_real=torch.ones(B),
+        groups=one_policy,
+    )
+    with pytest.warns(UserWarning) as caught:
+        scores = card.compute()
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "object_persistence is left out of the scorecard" in messages
+    assert "task_validity is left out of the scorecard" in messages and "at least 2 policy groups" in messages
+    assert "object_persistence" not in scores and "task_validity" not in scores
+    assert scores["controllability"] == 1.0

@@ -44,7 +44,8 @@ def _object_persistence_update(
     m, ring = masks.to(p.dtype), _ring(masks, ring_width).to(p.dtype)
     p = torch.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)
     # masks are binary, so every masked sum is one contraction over pixels: no (B, T, N, C, H, W) temporary
-    error = torch.einsum("btnhw,bthw->btn", m, (p - y).square().sum(dim=2))
+    # an overflowing error (finite but huge output) must not turn into NaN where a mask weighs it by 0
+    error = torch.einsum("btnhw,bthw->btn", m, torch.nan_to_num((p - y).square().sum(dim=2)))
     area = m.sum(dim=(-2, -1))  # (B, T, N)
     background = torch.einsum("btnhw,btchw->btnc", ring, y) / ring.sum(dim=(-2, -1)).unsqueeze(-1).clamp_min(1.0)
     inside = torch.einsum("btnhw,btchw->btnc", m, y)

@@ -57,7 +57,8 @@ class VisualFidelity(Metric):
         if preds.ndim < 4:
             check_rank(preds, 4, "preds", "(..., C, H, W)")
         check_same_shape(preds, target, "preds", "target")
-        p = torch.nan_to_num(compute_dtype(as_frames(preds, "preds")), nan=0.0, posinf=1.0, neginf=0.0).flatten(0, -4)
+        # frames live in [0, 1]: out-of-range or non-finite model output is clipped to it, so PSNR stays finite
+        p = torch.nan_to_num(compute_dtype(as_frames(preds, "preds")), nan=0.0).clamp(0.0, 1.0).flatten(0, -4)
         y = compute_dtype(as_frames(target, "target")).flatten(0, -4).to(p.dtype)
         side = min(p.shape[-2:])
         pad = (min(self.kernel_size, side if side % 2 else side - 1) - 1) // 2
