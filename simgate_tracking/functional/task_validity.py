@@ -44,16 +44,22 @@ def _task_agreement_compute(confusion: Tensor) -> Tensor:
 
 
 def _task_ranking_update(pred: Tensor, real: Tensor, groups: Tensor, num_groups: int) -> Tensor:
-    """Per-group sums ``(3, G)``: model return, real return, episode count. Non-finite predictions count as 0."""
+    """Per-group sums ``(3, G)``: model return, real return, episode count. Non-finite predictions count as 0.
+
+    Policy ids outside ``[0, num_groups)`` are left out, without reading them on the host.
+    """
     _check_outcomes(pred, real)
     check_rank(groups, 1, "groups", "(B,)")
     check_same_shape(groups, real, "groups", "real")
     if groups.is_floating_point() or groups.dtype == torch.bool:
         raise TypeError(f"Expected `groups` to be an integer tensor of policy ids but got dtype {groups.dtype}")
+    ids = groups.long()
+    kept = ((ids >= 0) & (ids < num_groups)).double()  # ids out of range are left out; the metric counts them
+    ids = ids.clamp(0, num_groups - 1)
     sums = torch.zeros(3, num_groups, dtype=torch.float64, device=real.device)
     values = torch.stack([torch.nan_to_num(pred.double(), nan=0.0, posinf=0.0, neginf=0.0), real.double()])
-    sums[:2].index_add_(1, groups.long(), values)
-    sums[2].index_add_(0, groups.long(), torch.ones_like(real, dtype=torch.float64))
+    sums[:2].index_add_(1, ids, values * kept)
+    sums[2].index_add_(0, ids, kept)
     return sums
 
 
@@ -120,6 +126,8 @@ def task_validity(pred: Tensor, real: Tensor, groups: Tensor | None = None, mode
     if mode == "ranking":
         if groups is None:
             raise ValueError("Expected `groups` (policy id per episode) with mode='ranking' but got None")
+        if groups.numel() and int(groups.min()) < 0:
+            raise ValueError(f"Expected `groups` to hold policy ids >= 0 but got an id of {int(groups.min())}")
         num_groups = int(groups.max()) + 1 if groups.numel() else 1
         return _task_ranking_compute(_task_ranking_update(pred, real, groups, num_groups))
     if mode == "decision":

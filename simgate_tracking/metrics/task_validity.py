@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from simgate_tracking.functional._checks import NothingToScoreError
 from simgate_tracking.functional.decision import _decision_compute, _decision_update
 from simgate_tracking.functional.task_validity import (
     TASK_MODES,
@@ -37,7 +38,8 @@ class TaskValidity(Metric):
     Args:
         mode: ``"agreement"``, ``"ranking"`` or ``"decision"``.
         num_groups: Ranking mode: the number of policy ids (ids run from 0 to ``num_groups - 1``).
-        validate_args: Check that policy ids are in range (one host sync per update on an accelerator).
+        validate_args: Check that policy ids are in ``[0, num_groups)``; ids outside it are left out of the ranking
+            and reported by :meth:`compute` (``update`` never reads them on the host).
         kwargs: Options of :class:`torchmetrics.Metric`.
 
     Raises:
@@ -64,6 +66,7 @@ class TaskValidity(Metric):
     decision_sums: Tensor
     total: Tensor
     nonfinite: Tensor
+    bad_groups: Tensor
 
     def __init__(
         self, mode: TaskMode = "agreement", num_groups: int = 64, validate_args: bool = True, **kwargs: Any
@@ -83,6 +86,7 @@ class TaskValidity(Metric):
         self.add_state("decision_sums", torch.zeros(4, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("nonfinite", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("bad_groups", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, pred: Tensor, real: Tensor, groups: Tensor | None = None) -> None:
         """Add a batch of outcomes, (B,) each; ``groups`` (B,) int policy ids in ranking mode."""
@@ -93,16 +97,10 @@ class TaskValidity(Metric):
         else:
             if groups is None:
                 raise ValueError("Expected `groups` (policy id per episode, (B,) int) with mode='ranking' but got None")
-            if (
-                self.validate_args
-                and groups.numel()
-                and (int(groups.min()) < 0 or int(groups.max()) >= self.num_groups)
-            ):
-                raise ValueError(
-                    f"Expected `groups` in [0, {self.num_groups}) but got ids from {int(groups.min())} to "
-                    f"{int(groups.max())}: raise `num_groups`"
-                )
             self.group_sums += _task_ranking_update(pred, real, groups, self.num_groups)
+            if self.validate_args:
+                # counted here, reported by compute(): reading the ids on the host would synchronise the device
+                self.bad_groups += ((groups < 0) | (groups >= self.num_groups)).sum()
         self.total += real.shape[0]
         if pred.is_floating_point():
             self.nonfinite += (~torch.isfinite(pred)).sum()
@@ -111,10 +109,18 @@ class TaskValidity(Metric):
         """Informedness (agreement) or clamped Spearman correlation (ranking).
 
         Raises:
-            RuntimeError: If ``compute()`` is called before any ``update()``.
+            NothingToScoreError: (a ``RuntimeError``) If ``compute()`` is called before any ``update()``.
+            ValueError: If a policy id given in ranking mode was outside ``[0, num_groups)``.
         """
         if int(self.total) == 0:
-            raise RuntimeError("TaskValidity.compute() found no outcome: call update() with at least one episode first")
+            raise NothingToScoreError(
+                "TaskValidity.compute() found no outcome: call update() with at least one episode first"
+            )
+        if int(self.bad_groups):
+            raise ValueError(
+                f"Expected `groups` (policy ids) in [0, {self.num_groups}) but got {int(self.bad_groups)} id(s) "
+                "outside it: raise `num_groups`"
+            )
         self.nonfinite_seen = int(self.nonfinite)
         if self.nonfinite_seen and self.warn_nonfinite:
             rank_zero_warn(
