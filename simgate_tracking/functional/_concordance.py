@@ -8,18 +8,33 @@ from torch import Tensor
 EPS = 1e-8
 
 
-def concordance(x: Tensor, y: Tensor, dims: tuple[int, ...], eps: float = EPS) -> Tensor:
+def concordance_from_sums(twice_inner: Tensor, energy: Tensor, eps: float = EPS) -> Tensor:
+    r"""Concordance from :math:`2\langle x, y\rangle` and :math:`\|x\|^2 + \|y\|^2`, clamped to [0, 1]; NaN gives 0."""
+    return torch.nan_to_num(((twice_inner + eps) / (energy + eps)).clamp(0.0, 1.0), nan=0.0)
+
+
+def concordance(x: Tensor, y: Tensor, dims: tuple[int, ...], eps: float = EPS, overwrite_x: bool = False) -> Tensor:
     r"""Concordance :math:`(2\langle x, y\rangle + \epsilon) / (\|x\|^2 + \|y\|^2 + \epsilon)`, clamped to [0, 1].
 
-    It is 1 iff ``x == y`` and 0 when ``x`` shows no change where ``y`` shows one. Non-finite values give 0.
+    It is 1 iff ``x == y`` and 0 when ``x`` shows no change where ``y`` shows one. An entry with non-finite values
+    scores 0.
 
     Args:
         x: The model's change field.
         y: Reality's change field, same shape.
         dims: The dimensions summed over; the others are kept.
         eps: Keeps the ratio at 1 when both fields are zero.
+        overwrite_x: ``x`` is a temporary the caller no longer needs: it receives ``x - y`` instead of a new buffer.
+
+    Example:
+        >>> import torch
+        >>> y = torch.tensor([[1.0, 2.0], [1.0, 0.0]])
+        >>> concordance(y, y, dims=(1,))
+        tensor([1., 1.])
+        >>> concordance(-y, y, dims=(1,))  # the opposite change
+        tensor([0., 0.])
     """
-    x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-    inner = (x * y).sum(dim=dims)
-    energy = x.square().sum(dim=dims) + y.square().sum(dim=dims)
-    return ((2 * inner + eps) / (energy + eps)).clamp(0.0, 1.0)
+    # squared norms are fused single passes; 2<x, y> = |x|^2 + |y|^2 - |x - y|^2 needs no product field in memory
+    energy = torch.linalg.vector_norm(x, dim=dims).square() + torch.linalg.vector_norm(y, dim=dims).square()
+    gap = torch.linalg.vector_norm(x.sub_(y) if overwrite_x else x - y, dim=dims).square()
+    return concordance_from_sums(energy - gap, energy, eps)

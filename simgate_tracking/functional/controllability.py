@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from simgate_tracking.functional._checks import finite_episodes, frame_pair
-from simgate_tracking.functional._concordance import concordance
+from simgate_tracking.functional._checks import frame_pair
+from simgate_tracking.functional._concordance import concordance_from_sums
+from simgate_tracking.functional._distances import branch_distances
 
 _LAYOUT = "(B, K+1, T, C, H, W)"
 
@@ -23,10 +24,23 @@ def _branch_frames(preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 
 def _controllability_update(preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """Per-episode controllability (mean over the K counterfactual branches) and a per-episode finite flag."""
-    p, y = _branch_frames(preds, target)
-    finite = finite_episodes(p)
-    # each counterfactual branch's effect of the action change, model against reality
-    scores = concordance(p[:, 1:] - p[:, :1], y[:, 1:] - y[:, :1], dims=(2, 3, 4, 5)).mean(dim=1)
+    return _controllability_from_distances(branch_distances(*_branch_frames(preds, target)))
+
+
+def _controllability_from_distances(distances: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-episode controllability and finite flag from :func:`branch_distances`' (B, 2(K+1), 2(K+1)) matrix."""
+    branches = distances.shape[1] // 2
+    k = torch.arange(1, branches, device=distances.device)
+
+    def d(i: Tensor | int, j: Tensor | int) -> Tensor:  # |row i - row j|^2; rows: P_0..P_K, then Y_0..Y_K
+        return distances[:, i, j]
+
+    # each counterfactual branch's effect of the action change, x = P_k - P_0 against y = Y_k - Y_0; by
+    # polarisation 2<x, y> = |P_k - Y_0|^2 + |P_0 - Y_k|^2 - |P_k - Y_k|^2 - |P_0 - Y_0|^2
+    twice_inner = d(k, branches) + d(0, branches + k) - d(k, branches + k) - d(0, branches).unsqueeze(1)
+    energy = d(k, 0) + d(branches + k, branches)
+    finite = torch.isfinite(distances[:, :branches, :branches]).flatten(1).all(dim=1)
+    scores = concordance_from_sums(twice_inner, energy).mean(dim=1)
     return torch.where(finite, scores, torch.zeros_like(scores)), finite
 
 
@@ -60,18 +74,26 @@ def controllability(preds: Tensor, target: Tensor) -> Tensor:
     return scores.mean()
 
 
-def _psnr(p: Tensor, y: Tensor, dims: tuple[int, ...]) -> Tensor:
-    mse = torch.nan_to_num((p - y).square(), nan=1.0, posinf=1.0).mean(dim=dims)
+def _psnr(squared_error: Tensor, numel: int) -> Tensor:
+    """PSNR in dB of frames in [0, 1]; a non-finite rollout counts as the largest error, 1 per value."""
+    mse = torch.nan_to_num(squared_error / numel, nan=1.0, posinf=1.0)
     return -10.0 * torch.log10(mse.clamp_min(1e-10))
 
 
 def _delta_psnr_update(preds: Tensor, target: Tensor) -> Tensor:
     """Per-episode Genie-style delta-PSNR, averaged over branches."""
     p, y = _branch_frames(preds, target)
+    return _delta_psnr_from_distances(branch_distances(p, y), p[0, 0].numel())
+
+
+def _delta_psnr_from_distances(distances: Tensor, numel: int) -> Tensor:
+    """Per-episode delta-PSNR from :func:`branch_distances`' matrix; ``numel`` values per branch."""
+    branches = distances.shape[1] // 2
+    k = torch.arange(branches, device=distances.device)
+    right = distances[:, k, branches + k]  # |P_k - Y_k|^2
     # every branch is compared with the model's rollout for the next branch's actions
-    other = torch.roll(p, shifts=-1, dims=1)
-    dims = (2, 3, 4, 5)
-    return (_psnr(p, y, dims) - _psnr(other, y, dims)).mean(dim=1)
+    other = distances[:, (k + 1) % branches, branches + k]  # |P_{k+1} - Y_k|^2
+    return (_psnr(right, numel) - _psnr(other, numel)).mean(dim=1)
 
 
 def delta_psnr(preds: Tensor, target: Tensor) -> Tensor:

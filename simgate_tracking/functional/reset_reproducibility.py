@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from simgate_tracking.functional._checks import check_same_shape, finite_episodes, frame_pair
+from simgate_tracking.functional._checks import check_same_shape, frame_pair
 
 _LAYOUT = "(B, T, C, H, W)"
 EPS = 1e-8
@@ -17,11 +17,15 @@ def _reset_reproducibility_update(first: Tensor, second: Tensor, target: Tensor)
     p2, _ = frame_pair(second, target, 5, _LAYOUT, ("second", "target"))
     check_same_shape(first, second, "first", "second")
     p2 = p2.to(p1.dtype)
-    finite = finite_episodes(p1) & finite_episodes(p2)
     dims = (1, 2, 3, 4)
-    drift = torch.nan_to_num(p1 - p2, nan=1.0, posinf=1.0, neginf=1.0).square().sum(dim=dims)
-    # reality's own variation over time sets the scale of a difference that matters
-    scale = 2 * (y - y.mean(dim=1, keepdim=True)).square().sum(dim=dims)
+    scratch = p1 - p2
+    drift = torch.linalg.vector_norm(scratch, dim=dims).square()
+    # a NaN or Inf in either pass makes its drift non-finite: no separate pass over the frames
+    finite = torch.isfinite(drift)
+    # reality's own variation over time sets the scale of a difference that matters; the buffer is reused
+    # because fresh memory is slow on CPU
+    centred = torch.sub(y, y.mean(dim=1, keepdim=True), out=scratch)
+    scale = 2 * torch.linalg.vector_norm(centred, dim=dims).square()
     scores = (1 - drift / (scale + EPS)).clamp(0.0, 1.0)
     return torch.where(finite, scores, torch.zeros_like(scores)), finite
 

@@ -18,7 +18,7 @@ def _temporal_consistency_update(preds: Tensor, target: Tensor) -> tuple[Tensor,
         raise ValueError(f"Expected `preds` to have T >= 2 steps in {_LAYOUT} but got T = {p.shape[1]}")
     finite = finite_episodes(p)
     # summed over all steps before the ratio, so steps where reality is still cannot dominate
-    scores = concordance(p[:, 1:] - p[:, :-1], y[:, 1:] - y[:, :-1], dims=(1, 2, 3, 4))
+    scores = concordance(p[:, 1:] - p[:, :-1], y[:, 1:] - y[:, :-1], dims=(1, 2, 3, 4), overwrite_x=True)
     return torch.where(finite, scores, torch.zeros_like(scores)), finite
 
 

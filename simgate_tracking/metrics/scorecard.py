@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from simgate_tracking.functional._checks import NothingToScoreError
+from simgate_tracking.functional._checks import NothingToScoreError, as_frames, compute_dtype
+from simgate_tracking.functional._distances import sharing_branch_distances
 from simgate_tracking.functional.task_validity import TaskMode
 from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
 from simgate_tracking.metrics._rank_zero import rank_zero_warn
@@ -19,6 +20,8 @@ from simgate_tracking.metrics.reset_reproducibility import ResetReproducibility
 from simgate_tracking.metrics.task_validity import TaskValidity
 from simgate_tracking.metrics.temporal_consistency import TemporalConsistency
 from simgate_tracking.metrics.visual_fidelity import VisualFidelity
+
+CPU_CHUNK_BYTES = 8 * 2**20  # float32 rollout bytes scored at once on CPU; see _episode_chunks
 
 
 class SimulatorScorecard(Metric):
@@ -106,17 +109,22 @@ class SimulatorScorecard(Metric):
         episode_index: Tensor | None = None,
     ) -> None:
         """Add one bundle of rollouts; see the class docstring for shapes."""
-        self.controllability.update(preds, target)
-        self.delta_psnr.update(preds, target)
-        self.visual_fidelity.update(preds, target)
-        self.temporal_consistency.update(preds[:, 0], target[:, 0])
+        if (task_pred is None) != (task_real is None):
+            raise ValueError("Expected `task_pred` and `task_real` together but got only one of them")
+        for part in _episode_chunks(preds, target, masks, visible):
+            p, y = _float_frames(preds[part], "preds"), _float_frames(target[part], "target")
+            with sharing_branch_distances():
+                self.controllability.update(p, y)
+                self.delta_psnr.update(p, y)
+            self.visual_fidelity.update(p, y)
+            self.temporal_consistency.update(p[:, 0], y[:, 0])
+            if masks is not None:
+                self.object_persistence.update(
+                    p[:, 0], y[:, 0], masks[part], None if visible is None else visible[part]
+                )
         index = torch.arange(preds.shape[0], device=preds.device) if episode_index is None else episode_index
         if second is not None:
             self.update_reset(preds[:, 0], second, target[:, 0], episode_index=index)
-        if masks is not None:
-            self.object_persistence.update(preds[:, 0], target[:, 0], masks, visible)
-        if (task_pred is None) != (task_real is None):
-            raise ValueError("Expected `task_pred` and `task_real` together but got only one of them")
         if task_pred is not None and task_real is not None:
             self.task_validity.update(task_pred, task_real, groups)
         if self.keeps_episode_scores:
@@ -131,7 +139,8 @@ class SimulatorScorecard(Metric):
             target: Real reference futures, same shape.
             episode_index: (B,) the episodes' indices, so per-episode scores line up with :meth:`update`'s.
         """
-        self.reset_reproducibility.update(first, second, target)
+        for part in _episode_chunks(first, second, target):
+            self.reset_reproducibility.update(first[part], second[part], target[part])
         if self.keeps_episode_scores:
             index = torch.arange(first.shape[0], device=first.device) if episode_index is None else episode_index
             self.reset_index.append(index.to(first.device))
@@ -201,6 +210,29 @@ class SimulatorScorecard(Metric):
         for child in self.children():
             if isinstance(child, Metric):
                 child.reset()
+
+
+def _float_frames(frames: Tensor, name: str) -> Tensor:
+    """uint8 or half-precision frames as float32, converted once for every axis (each would convert them itself)."""
+    if isinstance(frames, Tensor) and frames.dtype in (torch.uint8, torch.float16, torch.bfloat16):
+        return compute_dtype(as_frames(frames, name))
+    return frames
+
+
+def _episode_chunks(*inputs: Tensor | None) -> list[slice]:
+    """Slices of the episode dimension to score one after the other: a few episodes at a time on CPU, all elsewhere.
+
+    On CPU, a temporary larger than the C allocator's mmap threshold (at most 32 MiB) is fresh, page-faulted memory
+    at every call, and costs more than the arithmetic on it; chunks keep every temporary small and in cache. Inputs
+    that disagree on the number of episodes are passed whole, so the axis that reads them reports the mismatch.
+    """
+    frames, given = inputs[0], [x for x in inputs if x is not None]
+    if not isinstance(frames, Tensor) or frames.device.type != "cpu" or frames.ndim == 0 or len(frames) == 0:
+        return [slice(None)]
+    if any(not isinstance(x, Tensor) or x.ndim == 0 or len(x) != len(frames) for x in given):
+        return [slice(None)]
+    step = max(1, CPU_CHUNK_BYTES // (frames[0].numel() * 4))
+    return [slice(start, start + step) for start in range(0, len(frames), step)]
 
 
 def _measure(scores: dict[str, Tensor], name: str, metric: Metric) -> None:

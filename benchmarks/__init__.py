@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks of the simulator gate: ``python -m benchmarks``."""

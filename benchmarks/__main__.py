@@ -1,0 +1,103 @@
+"""``python -m benchmarks``: time the gate against its targets and print a table with PASS or FAIL for each.
+
+Examples::
+
+    python -m benchmarks                         # both default sizes, on CUDA when present, else CPU
+    python -m benchmarks --size 4x3x8x3x32x32 --repeats 1 --slow-repeats 1 --no-demo
+    python -m benchmarks --device cuda --dtype float32 --dtype bfloat16
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from collections.abc import Sequence
+
+import torch
+
+from benchmarks.bundle import Size, make_bundle
+from benchmarks.memory import gate_check_peak, scorecard_state_bytes
+from benchmarks.speed import measure_speed
+from benchmarks.table import (
+    Target,
+    memory_target,
+    share_target,
+    speed_table,
+    speed_targets,
+    state_target,
+    targets_table,
+)
+
+DEFAULT_SIZES = ("16x3x16x3x64x64", "16x3x16x3x128x128")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line: sizes, repeats, device, dtypes, threads and which parts to run."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", action="append", type=Size.parse, help="B x K+1 x T x C x H x W (repeatable)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs of every fast case (median reported)")
+    parser.add_argument("--slow-repeats", type=int, default=3, help="timed runs of the naive loop and of SSIM")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--dtype", action="append", choices=sorted(DTYPES), help="frame dtype (repeatable)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch.set_num_threads")
+    parser.add_argument("--batch-size", type=int, default=8, help="episodes per world-model call (memory check)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive per-frame loop")
+    parser.add_argument("--no-demo", action="store_true", help="skip the gate's share of the demo's training time")
+    args = parser.parse_args(argv)
+    if min(args.repeats, args.slow_repeats, args.threads, args.batch_size) < 1:
+        parser.error("--repeats, --slow-repeats, --threads and --batch-size must be >= 1")
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda needs a CUDA build of torch and a GPU")
+    args.size = args.size or [Size.parse(text) for text in DEFAULT_SIZES]
+    args.dtype = args.dtype or (["float32", "float16", "bfloat16"] if args.device == "cuda" else ["float32"])
+    return args
+
+
+def machine(device: str) -> str:
+    """One line naming the machine: CPU, cores and threads, torch version, GPU when used."""
+    cpu = platform.processor() or platform.machine()
+    line = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    if device == "cuda":
+        line += f", {torch.cuda.get_device_name()}"
+    return line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every benchmark, print the tables; exit status 1 if a measured target fails."""
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f"# simgate-tracking benchmarks on {machine(args.device)}", flush=True)
+    targets: list[Target] = []
+    for size in args.size:
+        bundle = make_bundle(size)
+        for dtype in args.dtype:
+            moved = bundle.to(args.device, DTYPES[dtype])
+            with torch.no_grad():
+                result = measure_speed(
+                    moved, size, args.repeats, args.slow_repeats, with_naive=not args.no_naive and dtype == "float32"
+                )
+            print("\n" + speed_table(result), flush=True)
+            targets += speed_targets(result)
+    first = make_bundle(args.size[0]).to(args.device)
+    small, large = scorecard_state_bytes(first, 1), scorecard_state_bytes(first, 16)
+    targets.append(state_target(small, large))
+    peak = gate_check_peak(first, args.size[0], args.batch_size)
+    targets.append(memory_target(peak.added_bytes, peak.batch_bytes, peak.method))
+    if args.no_demo:
+        targets.append(share_target(None, "skipped (--no-demo)"))
+    else:
+        from benchmarks.demo_share import gate_share
+
+        share = gate_share()
+        targets.append(share_target(share.fraction, share.detail))
+    print(f"\n## targets (memory: {peak.method})\n" + targets_table(targets), flush=True)
+    return 1 if any(t.passed is False for t in targets) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""The benchmark's one command runs end to end on tiny sizes, so it never rots (no timing is asserted here)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmark_command_prints_every_case_and_target():
+    command = [sys.executable, "-m", "benchmarks", "--size", "2x2x4x3x16x16", "--device", "cpu", "--threads", "1"]
+    command += ["--repeats", "1", "--slow-repeats", "1", "--batch-size", "1", "--no-demo"]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # exit status 1 only means a speed target failed, which tiny sizes may do
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    out = proc.stdout
+    for case in ("floor: squared-difference sum", "scorecard: 5 axes + delta-PSNR", "naive per-frame loop"):
+        assert case in out
+    for axis in ("controllability", "temporal_consistency", "object_persistence", "reset_reproducibility"):
+        assert re.search(rf"^{axis}\s+\d", out, flags=re.M), axis
+    gap = float(re.search(r"largest score difference (\S+)", out).group(1))
+    assert gap < 1e-4  # the naive loop and the scorecard compute the same scores
+    assert re.search(r"scorecard state bytes, 16 vs 256 episodes\s+(\d+) B vs \1 B\s+equal\s+PASS", out)
+    for target in ("5-axis update / floor", "naive loop / 5-axis update", "5-axis update / SSIM", "peak memory"):
+        assert target in out
+    assert "gate share of demo training time" in out
