@@ -108,6 +108,16 @@ def test_a_missing_optional_dependency_names_what_to_install(module, make, extra
         make()
 
 
+def test_without_media_packages_a_logger_warns_once_and_logs_scalars(tmp_path, checks, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    writer = SummaryWriter(str(tmp_path))
+    with pytest.warns(UserWarning, match=r"logs no rollout videos .*matplotlib.*simgate-tracking\[media\]"):
+        logger = TensorBoardGateLogger(writer)
+    logger.log_check(checks[0])
+    writer.close()
+    assert not logger.log_media and _scalar_steps(tmp_path) == [100]
+
+
 def test_the_loggers_import_without_wandb_or_tensorboard(monkeypatch):
     for name in [m for m in sys.modules if m.startswith("simgate_tracking.loggers")]:
         monkeypatch.delitem(sys.modules, name)

@@ -72,6 +72,22 @@ def gate_scalars(result: GateResult, thresholds: bool = True) -> dict[str, float
     return scalars
 
 
+def media_available(logger_name: str) -> bool:
+    """Whether Pillow and matplotlib are installed; if not, warn once that ``logger_name`` logs scalars only."""
+    try:
+        import matplotlib  # noqa: F401
+        import PIL  # noqa: F401
+    except ModuleNotFoundError as err:
+        warnings.warn(
+            f"{logger_name} logs no rollout videos or scorecard charts: {err.name} is missing; install it with "
+            "`pip install simgate-tracking[media]`",
+            UserWarning,
+            stacklevel=3,
+        )
+        return False
+    return True
+
+
 def safe_log(loggers: Iterable[GateLogger], check: GateCheck) -> list[GateLogger]:
     """Log ``check`` to every logger; one that raises gives one warning and is left out of the returned list.
 

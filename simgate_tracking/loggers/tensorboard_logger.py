@@ -5,18 +5,27 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from simgate_tracking.loggers.base import PREFIX, GateLogger, gate_scalars
+from simgate_tracking.loggers.base import PREFIX, GateLogger, gate_scalars, media_available
 from simgate_tracking.loggers.encode import DEFAULT_MAX_BYTES, encode_video
 from simgate_tracking.loggers.figures import figure_to_array, scorecard_figure
 from simgate_tracking.loggers.grid import _require_pillow, rollout_grid
-from simgate_tracking.loggers.text import alerts_markdown, episode_table, markdown_table, scores_markdown, verdict_line
-from simgate_tracking.report import GateCheck
+from simgate_tracking.loggers.text import (
+    alerts_markdown,
+    episode_table,
+    markdown_table,
+    planning_line,
+    scores_markdown,
+    verdict_line,
+)
+from simgate_tracking.report import GateCheck, RolloutSamples
 
 FIDELITY = (("PSNR (dB)", "psnr"), ("SSIM", "ssim"), ("delta-PSNR (dB)", "delta_psnr"))
+DECISION = ("task_validity", "decision_no_regret", "planning_success", "planning_success_real")
 
 
 def _require_tensorboard() -> Any:
@@ -34,11 +43,16 @@ def _exact(*names: str) -> str:
     return "^(" + "|".join(re.escape(name) for name in names) + ")$"
 
 
-def gate_layout(axes: list[str]) -> dict[str, dict[str, list[Any]]]:
+def gate_layout(axes: list[str], extras: Sequence[str] = ()) -> dict[str, dict[str, list[Any]]]:
     """The custom-scalars layout: every gated axis and its threshold on one chart, frame quality on its own charts.
+
+    When the check measures decisions (``decision_no_regret``, ``planning_success`` among its scores), a "decision
+    quality" chart beside the axes shows decision agreement (``task_validity``), no-regret and planning success
+    with the model and with the real environment.
 
     Args:
         axes: The gated axes, in the order of the verdict.
+        extras: The names of the scores reported beside the verdict.
 
     Example:
         >>> layout = gate_layout(["controllability", "object_persistence"])
@@ -46,14 +60,19 @@ def gate_layout(axes: list[str]) -> dict[str, dict[str, list[Any]]]:
         (['simulator gate', 'frame quality (not gated)'], ['axes vs threshold', 'weakest axis (min_axis)', 'passed'])
         >>> layout["simulator gate"]["axes vs threshold"]
         ['Multiline', ['^(simgate/controllability|simgate/object_persistence)$', '^simgate/threshold/']]
+        >>> list(gate_layout(["task_validity"], ["decision_no_regret", "planning_success"])["simulator gate"])[-1]
+        'decision quality'
     """
     thresholds = f"^{PREFIX}/threshold/"
+    gate = {
+        "axes vs threshold": ["Multiline", [_exact(*(f"{PREFIX}/{axis}" for axis in axes)), thresholds]],
+        "weakest axis (min_axis)": ["Multiline", [_exact(f"{PREFIX}/min_axis"), thresholds]],
+        "passed": ["Multiline", [_exact(f"{PREFIX}/passed")]],
+    }
+    if set(DECISION[1:]) & {*axes, *extras}:
+        gate["decision quality"] = ["Multiline", [_exact(*(f"{PREFIX}/{name}" for name in DECISION))]]
     return {
-        "simulator gate": {
-            "axes vs threshold": ["Multiline", [_exact(*(f"{PREFIX}/{axis}" for axis in axes)), thresholds]],
-            "weakest axis (min_axis)": ["Multiline", [_exact(f"{PREFIX}/min_axis"), thresholds]],
-            "passed": ["Multiline", [_exact(f"{PREFIX}/passed")]],
-        },
+        "simulator gate": gate,
         "frame quality (not gated)": {title: ["Multiline", [_exact(f"{PREFIX}/{key}")]] for title, key in FIDELITY},
     }
 
@@ -64,9 +83,11 @@ class TensorBoardGateLogger(GateLogger):
     - Scalars tab: ``simgate/<axis>``, ``simgate/min_axis``, ``simgate/passed``, ``simgate/weakest_axis``,
       ``simgate/threshold/<axis>``, ``simgate/psnr``, ``simgate/ssim``, ``simgate/delta_psnr``.
     - Custom Scalars tab (written once): all gated axes and their thresholds on one chart, the weakest axis against
-      the threshold, and frame quality on charts of its own (see :func:`gate_layout`).
+      the threshold, decision quality (decision agreement, no-regret, planning success) when the check measures it,
+      and frame quality on charts of its own (see :func:`gate_layout`).
     - Images tab: ``simgate/rollouts``, an animated GIF of the sample episodes (real | model | difference per action
-      branch, step and verdict in the header), and ``simgate/scorecard``, the bar chart of the check.
+      branch, step and verdict in the header), ``simgate/scorecard``, the bar chart of the check, and, at checks
+      that ran the planning probe, ``simgate/planning``: its episodes, what happened | what the model expected.
     - Text tab: ``simgate/verdict`` (the scores as a table), ``simgate/alerts`` (when the check raised any, level,
       axis, score, threshold and step) and ``simgate/episodes`` (per-episode scores).
 
@@ -74,7 +95,8 @@ class TensorBoardGateLogger(GateLogger):
 
     Args:
         writer: A ``torch.utils.tensorboard.SummaryWriter``, e.g. ``TensorBoardLogger.experiment``.
-        log_media: Log the rollout GIF, the scorecard chart and the episode table.
+        log_media: Log the rollout GIF, the scorecard chart and the episode table (off, with a warning, without
+            Pillow and matplotlib).
         fps: Frames per second of the rollout GIF.
         max_media_bytes: Size budget of each check's GIF; a larger one is shrunk until it fits.
         lightning_logger: The Lightning logger that owns ``writer``, if any.
@@ -114,7 +136,7 @@ class TensorBoardGateLogger(GateLogger):
         if isinstance(max_media_bytes, bool) or not isinstance(max_media_bytes, int) or max_media_bytes < 1:
             raise ValueError(f"Expected argument `max_media_bytes` to be a positive int but got {max_media_bytes!r}")
         self.writer = writer
-        self.log_media = log_media
+        self.log_media = log_media and media_available("TensorBoardGateLogger")
         self.fps = float(fps)
         self.max_media_bytes = max_media_bytes
         self.lightning_logger = lightning_logger
@@ -124,7 +146,7 @@ class TensorBoardGateLogger(GateLogger):
     def log_check(self, check: GateCheck) -> None:
         """Log one check's scalars, text, alerts and media at ``check.step``, then flush."""
         if not self._layout_written:
-            self.writer.add_custom_scalars(gate_layout(list(check.result.scores)))
+            self.writer.add_custom_scalars(gate_layout(list(check.result.scores), list(check.result.extras)))
             self._layout_written = True
         for key, value in gate_scalars(check.result).items():
             self.writer.add_scalar(key, value, check.step)
@@ -146,15 +168,19 @@ class TensorBoardGateLogger(GateLogger):
         columns, rows = episode_table(check)
         if rows:
             self.writer.add_text(f"{PREFIX}/episodes", markdown_table(columns, rows), check.step)
-        if check.samples is None:
-            return
-        frames = rollout_grid(check.samples, verdict_line(check))
+        if check.samples is not None:
+            self._add_video("Rollout", f"{PREFIX}/rollouts", check.samples, verdict_line(check), check.step)
+        planning = None if check.planning is None else check.planning.as_rollouts()
+        if planning is not None:
+            self._add_video("Planning", f"{PREFIX}/planning", planning, planning_line(check), check.step)
+
+    def _add_video(self, what: str, tag: str, samples: RolloutSamples, caption: str, step: int) -> None:
         try:
-            gif = encode_video(frames, "gif", self.fps, self.max_media_bytes)
+            gif = encode_video(rollout_grid(samples, caption), "gif", self.fps, self.max_media_bytes)
         except ValueError as err:
-            warnings.warn(f"Rollout GIF skipped at step {check.step}: {err}", UserWarning, stacklevel=3)
+            warnings.warn(f"{what} GIF skipped at step {step}: {err}", UserWarning, stacklevel=4)
             return
-        self.add_gif(f"{PREFIX}/rollouts", gif, check.step)
+        self.add_gif(tag, gif, step)
 
     def add_gif(self, tag: str, gif: bytes, step: int) -> None:
         """Write an animated GIF as an image summary at ``step``; TensorBoard's Images tab plays it."""

@@ -27,6 +27,25 @@ def verdict_line(check: GateCheck) -> str:
     )
 
 
+def planning_line(check: GateCheck) -> str:
+    """The caption of the planning probe's video: step, success with the model and with reality, what shows.
+
+    Example:
+        >>> from simgate_tracking import SimulatorGate
+        >>> from simgate_tracking.report import PlanningResult
+        >>> planning = PlanningResult([True, False], [True, True], steps=[3, 9], steps_real=[3, 4])
+        >>> result = SimulatorGate().evaluate({"controllability": 0.9})
+        >>> print(planning_line(GateCheck(result, step=120, epoch=3, manifest_hash="ab12", planning=planning)))
+        step 120, planning: 1/2 episodes reach the goal with the model, 2/2 with the real environment
+        real: what happened; model: the frame the model expected after each chosen action
+    """
+    summary = "no planning" if check.planning is None else check.planning.summary()
+    return (
+        f"step {check.step}, {summary}\n"
+        "real: what happened; model: the frame the model expected after each chosen action"
+    )
+
+
 def _cell(value: object) -> str:
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.3f}"

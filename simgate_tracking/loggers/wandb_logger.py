@@ -10,12 +10,12 @@ from typing import Any
 from lightning.pytorch.utilities import rank_zero_only
 
 from simgate_tracking.alerts import Alert
-from simgate_tracking.loggers.base import PREFIX, GateLogger, gate_scalars
+from simgate_tracking.loggers.base import PREFIX, GateLogger, gate_scalars, media_available
 from simgate_tracking.loggers.encode import DEFAULT_MAX_BYTES, VideoFormat, default_video_format, encode_video
 from simgate_tracking.loggers.figures import figure_to_array, scorecard_figure
 from simgate_tracking.loggers.grid import rollout_grid
-from simgate_tracking.loggers.text import episode_table, verdict_line
-from simgate_tracking.report import GateCheck
+from simgate_tracking.loggers.text import episode_table, planning_line, verdict_line
+from simgate_tracking.report import GateCheck, RolloutSamples
 
 LEVEL_ORDER = {"WARN": 0, "ERROR": 1}
 
@@ -51,6 +51,8 @@ class WandbGateLogger(GateLogger):
       each gated axis and ``min_axis`` keep ``min`` and ``last`` in the run summary (``define_metric``);
     - ``simgate/rollouts``: a video grid of the sample episodes, real | model | difference per action branch,
       captioned with the step and the verdict (MP4 with imageio-ffmpeg, else animated GIF; no moviepy);
+    - ``simgate/planning``, at checks that ran the planning probe: its episodes as a video, what happened | what
+      the model expected after each chosen action;
     - ``simgate/scorecard``: the bar chart of :func:`~simgate_tracking.loggers.scorecard_figure`;
     - ``simgate/episodes``: a table of per-episode scores.
 
@@ -62,7 +64,8 @@ class WandbGateLogger(GateLogger):
         run: A W&B run: ``wandb.init(...)`` or ``WandbLogger.experiment``.
         step_metric: The history key that carries the training step, the x axis of every gate curve. The default
             is the key Lightning's ``WandbLogger`` uses, so gate curves share the axis of every other curve.
-        log_media: Log rollout videos, the scorecard chart and the episode table.
+        log_media: Log rollout videos, the scorecard chart and the episode table (off, with a warning, without
+            Pillow and matplotlib).
         video_format: ``"gif"`` or ``"mp4"``; default MP4 when imageio-ffmpeg is installed, else GIF.
         fps: Frames per second of rollout videos.
         max_media_bytes: Size budget of each check's rollout video; a larger one is shrunk until it fits.
@@ -105,7 +108,7 @@ class WandbGateLogger(GateLogger):
             raise ValueError(f"Expected argument `video_format` to be 'gif', 'mp4' or None but got {video_format!r}")
         self.run = run
         self.step_metric = step_metric
-        self.log_media = log_media
+        self.log_media = log_media and media_available("WandbGateLogger")
         self.video_format: VideoFormat = video_format or default_video_format()
         self.fps = float(fps)
         self.max_media_bytes = max_media_bytes
@@ -145,15 +148,24 @@ class WandbGateLogger(GateLogger):
         columns, rows = episode_table(check)
         if rows:
             media[f"{PREFIX}/episodes"] = wandb.Table(columns=columns, data=rows)
-        if check.samples is not None:
-            frames = rollout_grid(check.samples, caption)
-            try:
-                video = encode_video(frames, self.video_format, self.fps, self.max_media_bytes)
-            except ValueError as err:
-                warnings.warn(f"Rollout video skipped at step {check.step}: {err}", UserWarning, stacklevel=3)
-            else:
-                media[f"{PREFIX}/rollouts"] = wandb.Video(io.BytesIO(video), caption=caption, format=self.video_format)
+        planning = None if check.planning is None else check.planning.as_rollouts()
+        videos = (
+            ("rollouts", "Rollout", check.samples, caption),
+            ("planning", "Planning", planning, planning_line(check)),
+        )
+        for name, what, samples, text in videos:
+            video = None if samples is None else self._video(what, samples, text, check.step)
+            if video is not None:
+                media[f"{PREFIX}/{name}"] = video
         return media
+
+    def _video(self, what: str, samples: RolloutSamples, caption: str, step: int) -> Any:
+        try:
+            video = encode_video(rollout_grid(samples, caption), self.video_format, self.fps, self.max_media_bytes)
+        except ValueError as err:
+            warnings.warn(f"{what} video skipped at step {step}: {err}", UserWarning, stacklevel=4)
+            return None
+        return self.wandb.Video(io.BytesIO(video), caption=caption, format=self.video_format)
 
     def _alert(self, alerts: tuple[Alert, ...]) -> None:
         by_axis: dict[str, list[Alert]] = {}
