@@ -12,6 +12,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from simgate_tracking._probe_checks import (
+    check_episodes,
+    check_group_ids,
+    check_objects,
+    check_outcomes,
+    check_vector,
+)
+
 FORMAT_VERSION = 1
 _FIELDS = ("context", "actions", "targets", "masks", "visible", "outcomes", "groups", "seeds")
 
@@ -44,43 +52,6 @@ class ProbeBatch:
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
-
-
-def _shape(x: Tensor) -> tuple[int, ...]:
-    return tuple(x.shape)
-
-
-def _require(ok: bool, field: str, expected: str, got: Any) -> None:
-    if not ok:
-        raise ValueError(f"ProbeSet: expected `{field}` {expected} but got {got}")
-
-
-def _check_frames(x: Tensor, field: str, rank: int, layout: str) -> None:
-    _require(isinstance(x, Tensor), field, f"to be a torch.Tensor of shape {layout}", type(x).__name__)
-    _require(x.ndim == rank, field, f"to have shape {layout}", f"shape {_shape(x)}")
-    _require(x.dtype == torch.uint8 or x.is_floating_point(), field, "to be float in [0, 1] or uint8", x.dtype)
-    if x.is_floating_point():
-        _require(bool(torch.isfinite(x).all()), field, "to hold only finite values", "NaN or Inf")
-        lo, hi = float(x.min()) if x.numel() else 0.0, float(x.max()) if x.numel() else 0.0
-        _require(lo >= 0.0 and hi <= 1.0, field, "to hold values in [0, 1]", f"values from {lo:.4g} to {hi:.4g}")
-
-
-def _check_vector(x: Tensor | None, field: str, n: int, integer: bool) -> Tensor | None:
-    if x is None:
-        return None
-    x = torch.as_tensor(x)
-    _require(x.ndim == 1 and x.shape[0] == n, field, f"to have shape (N,) = ({n},)", f"shape {_shape(x)}")
-    if integer:
-        _require(not x.is_floating_point() and x.dtype != torch.bool, field, "to be an integer tensor", x.dtype)
-        return x.long()
-    return x
-
-
-def _check_group_ids(groups: Tensor | None) -> Tensor | None:
-    if groups is not None and groups.numel():
-        lowest = int(groups.min())
-        _require(lowest >= 0, "groups", "to hold policy ids >= 0", f"an id of {lowest}")
-    return groups
 
 
 class ProbeSet:
@@ -129,89 +100,15 @@ class ProbeSet:
         seeds: Tensor | None = None,
         name: str = "probe",
     ) -> None:
-        _check_frames(context, "context", 5, "(N, T0, C, H, W)")
-        n, _, c, h, w = context.shape
-        _require(n > 0, "context", "to hold at least one episode", "N = 0")
-        _require(
-            min(context.shape[1:]) > 0, "context", "to hold T0 >= 1 frames of non-empty (C, H, W)", _shape(context)
-        )
-        _check_frames(targets, "targets", 6, "(N, K+1, T, C, H, W)")
-        _require(
-            targets.shape[0] == n and targets.shape[3:] == (c, h, w),
-            "targets",
-            f"to have shape (N, K+1, T, C, H, W) = ({n}, K+1, T, {c}, {h}, {w}) like `context`",
-            f"shape {_shape(targets)}",
-        )
-        branches, horizon = targets.shape[1], targets.shape[2]
-        _require(branches >= 2, "targets", "to hold K+1 >= 2 branches (reference + K >= 1 counterfactual)", branches)
-        _require(horizon >= 2, "targets", "to hold T >= 2 future steps", f"T = {horizon}")
-        _require(isinstance(actions, Tensor), "actions", "to be a torch.Tensor", type(actions).__name__)
-        _require(
-            actions.ndim == 4 and _shape(actions)[:3] == (n, branches, horizon),
-            "actions",
-            f"to have shape (N, K+1, T, A) = ({n}, {branches}, {horizon}, A)",
-            f"shape {_shape(actions)}",
-        )
-        _require(actions.shape[3] > 0, "actions", "to hold actions of size A >= 1", f"shape {_shape(actions)}")
-        _require(actions.dtype != torch.bool, "actions", "to be a real or integer tensor", actions.dtype)
-        if actions.is_floating_point():
-            _require(bool(torch.isfinite(actions).all()), "actions", "to hold only finite values", "NaN or Inf")
+        n, branches, horizon, h, w = check_episodes(context, actions, targets)
         self.context, self.actions, self.targets = context, actions, targets
-        self.masks, self.visible = self._check_objects(masks, visible, n, horizon, h, w)
-        self.outcomes = self._check_outcomes(outcomes, n, branches)
-        self.groups = _check_group_ids(_check_vector(groups, "groups", n, integer=True))
-        checked_seeds = _check_vector(seeds, "seeds", n, integer=True)
+        self.masks, self.visible = check_objects(masks, visible, n, horizon, h, w)
+        self.outcomes = check_outcomes(outcomes, n, branches)
+        self.groups = check_group_ids(check_vector(groups, "groups", n, integer=True))
+        checked_seeds = check_vector(seeds, "seeds", n, integer=True)
         self.seeds = torch.arange(n, dtype=torch.long) if checked_seeds is None else checked_seeds
         self.name = str(name)
         self._hash: str | None = None
-
-    @staticmethod
-    def _check_objects(
-        masks: Tensor | None, visible: Tensor | None, n: int, horizon: int, h: int, w: int
-    ) -> tuple[Tensor | None, Tensor | None]:
-        if masks is None:
-            _require(visible is None, "visible", "to come with `masks`", "visible without masks")
-            return None, None
-        _require(
-            isinstance(masks, Tensor)
-            and masks.ndim == 5
-            and masks.shape[:2] == (n, horizon)
-            and masks.shape[3:] == (h, w),
-            "masks",
-            f"to have shape (N, T, M, H, W) = ({n}, {horizon}, M, {h}, {w})",
-            f"shape {_shape(masks) if isinstance(masks, Tensor) else type(masks).__name__}",
-        )
-        _require(masks.dtype == torch.bool, "masks", "to be a bool tensor", masks.dtype)
-        _require(masks.shape[2] > 0, "masks", "to hold M >= 1 object slots", f"shape {_shape(masks)}")
-        shown = masks.flatten(3).any(dim=3)
-        if visible is None:
-            visible = shown
-        expected = (n, horizon, masks.shape[2])
-        _require(
-            isinstance(visible, Tensor) and _shape(visible) == expected,
-            "visible",
-            f"to have shape (N, T, M) = {expected}",
-            f"shape {_shape(visible) if isinstance(visible, Tensor) else type(visible).__name__}",
-        )
-        _require(visible.dtype == torch.bool, "visible", "to be a bool tensor", visible.dtype)
-        # object persistence needs something to score: one visible object with a non-empty mask
-        _require(bool((visible & shown).any()), "masks", "to show an object at some visible step", "none")
-        return masks, visible
-
-    @staticmethod
-    def _check_outcomes(outcomes: Tensor | None, n: int, branches: int) -> Tensor | None:
-        if outcomes is None:
-            return None
-        outcomes = torch.as_tensor(outcomes)
-        _require(
-            _shape(outcomes) in ((n,), (n, branches)),
-            "outcomes",
-            f"to have shape (N,) = ({n},) or (N, K+1) = ({n}, {branches})",
-            f"shape {_shape(outcomes)}",
-        )
-        if outcomes.is_floating_point():
-            _require(bool(torch.isfinite(outcomes).all()), "outcomes", "to hold only finite values", "NaN or Inf")
-        return outcomes
 
     # ------------------------------------------------------------------ shape
     def __len__(self) -> int:

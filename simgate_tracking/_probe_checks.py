@@ -1,0 +1,126 @@
+"""What a valid probe set is: every field checked, each error naming the field, what was expected and what was given."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def _shape(x: Tensor) -> tuple[int, ...]:
+    return tuple(x.shape)
+
+
+def require(ok: bool, field: str, expected: str, got: Any) -> None:
+    """Raise ``ValueError("ProbeSet: expected `field` <expected> but got <got>")`` unless ``ok``."""
+    if not ok:
+        raise ValueError(f"ProbeSet: expected `{field}` {expected} but got {got}")
+
+
+def check_frames(x: Tensor, field: str, rank: int, layout: str) -> None:
+    """Frames: a tensor of the given rank, uint8 or float, finite and in [0, 1]."""
+    require(isinstance(x, Tensor), field, f"to be a torch.Tensor of shape {layout}", type(x).__name__)
+    require(x.ndim == rank, field, f"to have shape {layout}", f"shape {_shape(x)}")
+    require(x.dtype == torch.uint8 or x.is_floating_point(), field, "to be float in [0, 1] or uint8", x.dtype)
+    if x.is_floating_point():
+        require(bool(torch.isfinite(x).all()), field, "to hold only finite values", "NaN or Inf")
+        lo, hi = float(x.min()) if x.numel() else 0.0, float(x.max()) if x.numel() else 0.0
+        require(lo >= 0.0 and hi <= 1.0, field, "to hold values in [0, 1]", f"values from {lo:.4g} to {hi:.4g}")
+
+
+def check_vector(x: Tensor | None, field: str, n: int, integer: bool) -> Tensor | None:
+    """A per-episode vector (N,), optionally of integers (returned as int64); None passes."""
+    if x is None:
+        return None
+    x = torch.as_tensor(x)
+    require(x.ndim == 1 and x.shape[0] == n, field, f"to have shape (N,) = ({n},)", f"shape {_shape(x)}")
+    if integer:
+        require(not x.is_floating_point() and x.dtype != torch.bool, field, "to be an integer tensor", x.dtype)
+        return x.long()
+    return x
+
+
+def check_group_ids(groups: Tensor | None) -> Tensor | None:
+    """Policy ids index per-policy sums: none may be negative."""
+    if groups is not None and groups.numel():
+        lowest = int(groups.min())
+        require(lowest >= 0, "groups", "to hold policy ids >= 0", f"an id of {lowest}")
+    return groups
+
+
+def check_episodes(context: Tensor, actions: Tensor, targets: Tensor) -> tuple[int, int, int, int, int]:
+    """Check the three fields every probe set has; return (N, K+1, T, H, W)."""
+    check_frames(context, "context", 5, "(N, T0, C, H, W)")
+    n, _, c, h, w = context.shape
+    require(n > 0, "context", "to hold at least one episode", "N = 0")
+    require(min(context.shape[1:]) > 0, "context", "to hold T0 >= 1 frames of non-empty (C, H, W)", _shape(context))
+    check_frames(targets, "targets", 6, "(N, K+1, T, C, H, W)")
+    require(
+        targets.shape[0] == n and targets.shape[3:] == (c, h, w),
+        "targets",
+        f"to have shape (N, K+1, T, C, H, W) = ({n}, K+1, T, {c}, {h}, {w}) like `context`",
+        f"shape {_shape(targets)}",
+    )
+    branches, horizon = targets.shape[1], targets.shape[2]
+    require(branches >= 2, "targets", "to hold K+1 >= 2 branches (reference + K >= 1 counterfactual)", branches)
+    require(horizon >= 2, "targets", "to hold T >= 2 future steps", f"T = {horizon}")
+    require(isinstance(actions, Tensor), "actions", "to be a torch.Tensor", type(actions).__name__)
+    require(
+        actions.ndim == 4 and _shape(actions)[:3] == (n, branches, horizon),
+        "actions",
+        f"to have shape (N, K+1, T, A) = ({n}, {branches}, {horizon}, A)",
+        f"shape {_shape(actions)}",
+    )
+    require(actions.shape[3] > 0, "actions", "to hold actions of size A >= 1", f"shape {_shape(actions)}")
+    require(actions.dtype != torch.bool, "actions", "to be a real or integer tensor", actions.dtype)
+    if actions.is_floating_point():
+        require(bool(torch.isfinite(actions).all()), "actions", "to hold only finite values", "NaN or Inf")
+    return n, branches, horizon, h, w
+
+
+def check_objects(
+    masks: Tensor | None, visible: Tensor | None, n: int, horizon: int, h: int, w: int
+) -> tuple[Tensor | None, Tensor | None]:
+    """Masks (N, T, M, H, W) bool and visibility (N, T, M) bool; visibility defaults to "mask non-empty"."""
+    if masks is None:
+        require(visible is None, "visible", "to come with `masks`", "visible without masks")
+        return None, None
+    require(
+        isinstance(masks, Tensor) and masks.ndim == 5 and masks.shape[:2] == (n, horizon) and masks.shape[3:] == (h, w),
+        "masks",
+        f"to have shape (N, T, M, H, W) = ({n}, {horizon}, M, {h}, {w})",
+        f"shape {_shape(masks) if isinstance(masks, Tensor) else type(masks).__name__}",
+    )
+    require(masks.dtype == torch.bool, "masks", "to be a bool tensor", masks.dtype)
+    require(masks.shape[2] > 0, "masks", "to hold M >= 1 object slots", f"shape {_shape(masks)}")
+    shown = masks.flatten(3).any(dim=3)
+    if visible is None:
+        visible = shown
+    expected = (n, horizon, masks.shape[2])
+    require(
+        isinstance(visible, Tensor) and _shape(visible) == expected,
+        "visible",
+        f"to have shape (N, T, M) = {expected}",
+        f"shape {_shape(visible) if isinstance(visible, Tensor) else type(visible).__name__}",
+    )
+    require(visible.dtype == torch.bool, "visible", "to be a bool tensor", visible.dtype)
+    # object persistence needs something to score: one visible object with a non-empty mask
+    require(bool((visible & shown).any()), "masks", "to show an object at some visible step", "none")
+    return masks, visible
+
+
+def check_outcomes(outcomes: Tensor | None, n: int, branches: int) -> Tensor | None:
+    """Real task outcomes: (N,) for the reference branch or (N, K+1) per branch, finite."""
+    if outcomes is None:
+        return None
+    outcomes = torch.as_tensor(outcomes)
+    require(
+        _shape(outcomes) in ((n,), (n, branches)),
+        "outcomes",
+        f"to have shape (N,) = ({n},) or (N, K+1) = ({n}, {branches})",
+        f"shape {_shape(outcomes)}",
+    )
+    if outcomes.is_floating_point():
+        require(bool(torch.isfinite(outcomes).all()), "outcomes", "to hold only finite values", "NaN or Inf")
+    return outcomes
