@@ -1,0 +1,270 @@
+"""The toy world: an agent that actions move, coloured objects that pass behind an occluder, and a goal region."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import Tensor
+
+WORLD_SIZE = 32  # the logical side length: dynamics run on this grid, frames render it at 32 to 64 px
+ACTIONS: tuple[str, ...] = ("stay", "up", "down", "left", "right")
+_MOVES = ((0, 0), (0, -1), (0, 1), (-1, 0), (1, 0))
+AGENT_SIZE, OBJECT_SIZE, GOAL_SIZE, AGENT_STEP = 3, 4, 6, 2
+OCCLUDER_X = (14, 20)  # a full-height bar: wider than an object, so an object can hide completely behind it
+BACKGROUND = (0.08, 0.08, 0.12)
+GOAL_COLOUR = (0.15, 0.65, 0.25)
+OCCLUDER_COLOUR = (0.55, 0.55, 0.55)
+AGENT_COLOUR = (1.0, 0.9, 0.1)
+OBJECT_COLOURS = ((0.9, 0.2, 0.2), (0.2, 0.45, 1.0), (0.85, 0.3, 0.9), (0.2, 0.85, 0.85))
+OBJECT_NAMES: tuple[str, ...] = ("red", "blue", "magenta", "cyan")
+# goal corners and object lanes never meet, so the goal stays visible and the task judge can find it
+_GOAL_CORNERS = ((1, 1), (25, 1), (1, 25), (25, 25))
+_BLUE_COLUMNS = (7, 8, 9, 10, 20, 21)
+_EXTRA_ROWS = (21, 7)
+
+
+@dataclass(frozen=True)
+class ToyState:
+    """The full state of the toy world, in logical (32 x 32) coordinates.
+
+    Attributes:
+        agent: Top-left (x, y) of the agent.
+        objects: (x, y, vx, vy) of every object, in identity order.
+        goal: Top-left (x, y) of the goal region.
+    """
+
+    agent: tuple[int, int]
+    objects: tuple[tuple[int, int, int, int], ...]
+    goal: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ToyEpisode:
+    """One rendered episode: numpy arrays, frames float32 in [0, 1].
+
+    Attributes:
+        context: (T0, 3, H, W) frames before the first action; the agent stays, the objects move.
+        future: (T, 3, H, W) frames after each action.
+        masks: (T, 1 + num_objects, H, W) bool, the visible pixels of the agent (slot 0) and of each object.
+        visible: (T, 1 + num_objects) bool, whether any pixel of the entity shows.
+        outcome: Whether the agent overlaps the goal region in the last frame.
+    """
+
+    context: np.ndarray
+    future: np.ndarray
+    masks: np.ndarray
+    visible: np.ndarray
+    outcome: bool
+
+
+def _bounce(position: int, velocity: int, high: int) -> tuple[int, int]:
+    moved = position + velocity
+    if moved < 0:
+        return -moved, -velocity
+    if moved > high:
+        return 2 * high - moved, -velocity
+    return moved, velocity
+
+
+class ToyWorld:
+    """A small action-conditioned world rendered as RGB frames, deterministic from a seed.
+
+    A yellow agent moves 2 cells per step under the actions ``stay, up, down, left, right`` (one-hot, ``A = 5``).
+    A red object crosses the middle band horizontally and passes behind a grey occluder bar that is drawn on top of
+    it; a blue object moves up and down beside the bar; optional magenta and cyan objects cross other bands. The
+    green goal region sits in a corner; the task is to reach it. The agent is drawn on top of everything.
+
+    Dynamics run on a 32 x 32 grid; frames render it at ``size`` px, so masks stay exact at every size.
+
+    Args:
+        size: Frame side in pixels, 32 to 64.
+        num_objects: Coloured objects with identities, 2 to 4.
+
+    Raises:
+        ValueError: If ``size`` or ``num_objects`` is out of range.
+
+    Example:
+        >>> world = ToyWorld(size=32)
+        >>> episode = world.episode(seed=3, actions=[4, 4, 1, 0], context_frames=2)
+        >>> episode.context.shape, episode.future.shape, episode.masks.shape
+        ((2, 3, 32, 32), (4, 3, 32, 32), (4, 3, 32, 32))
+        >>> bool(episode.visible[:, 0].all())  # the agent is always in view
+        True
+    """
+
+    def __init__(self, size: int = 32, num_objects: int = 2) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= 64:
+            raise ValueError(f"Expected argument `size` to be an int from 32 to 64 (pixels) but got {size!r}")
+        if isinstance(num_objects, bool) or not isinstance(num_objects, int) or not 2 <= num_objects <= 4:
+            raise ValueError(f"Expected argument `num_objects` to be an int from 2 to 4 but got {num_objects!r}")
+        self.size = size
+        self.num_objects = num_objects
+
+    @property
+    def action_dim(self) -> int:
+        """A: the length of a one-hot action."""
+        return len(ACTIONS)
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of a rendered frame."""
+        return 3, self.size, self.size
+
+    # --------------------------------------------------------------- dynamics
+    def reset(self, seed: int) -> ToyState:
+        """The initial state of the episode with this seed."""
+        rng = np.random.default_rng(int(seed))
+        goal = _GOAL_CORNERS[int(rng.integers(len(_GOAL_CORNERS)))]
+        high = WORLD_SIZE - OBJECT_SIZE
+        objects = [
+            (int(rng.integers(0, high + 1)), int(rng.integers(11, 18)), int(rng.choice([-2, 2])), 0),
+            (int(rng.choice(_BLUE_COLUMNS)), int(rng.integers(0, high + 1)), 0, int(rng.choice([-1, 1]))),
+        ]
+        objects += [(int(rng.integers(0, high + 1)), row, int(rng.choice([-1, 1])), 0) for row in _EXTRA_ROWS]
+        while True:  # rejection: the agent never starts on the goal, so every success is earned by the actions
+            agent = (
+                int(rng.integers(0, WORLD_SIZE - AGENT_SIZE + 1)),
+                int(rng.integers(0, WORLD_SIZE - AGENT_SIZE + 1)),
+            )
+            if not self._agent_on_goal(agent, goal):
+                break
+        return ToyState(agent=agent, objects=tuple(objects[: self.num_objects]), goal=goal)
+
+    def move_agent(self, agent: tuple[int, int], action: int) -> tuple[int, int]:
+        """Where one action takes the agent; the walls stop it."""
+        dx, dy = _MOVES[int(action)]
+        high = WORLD_SIZE - AGENT_SIZE
+        return min(max(agent[0] + AGENT_STEP * dx, 0), high), min(max(agent[1] + AGENT_STEP * dy, 0), high)
+
+    def step(self, state: ToyState, action: int) -> ToyState:
+        """The next state: the agent moves by ``action`` (an index into :data:`ACTIONS`), objects bounce off walls.
+
+        Raises:
+            ValueError: If ``action`` is not an index into :data:`ACTIONS`.
+        """
+        if not 0 <= int(action) < len(ACTIONS):
+            raise ValueError(f"Expected `action` to be an index into {ACTIONS} (0 to 4) but got {action!r}")
+        high = WORLD_SIZE - OBJECT_SIZE
+        objects = []
+        for x, y, vx, vy in state.objects:
+            x, vx = _bounce(x, vx, high)
+            y, vy = _bounce(y, vy, high)
+            objects.append((x, y, vx, vy))
+        return replace(state, agent=self.move_agent(state.agent, action), objects=tuple(objects))
+
+    @staticmethod
+    def _agent_on_goal(agent: tuple[int, int], goal: tuple[int, int]) -> bool:
+        ax, ay = agent
+        gx, gy = goal
+        return ax < gx + GOAL_SIZE and gx < ax + AGENT_SIZE and ay < gy + GOAL_SIZE and gy < ay + AGENT_SIZE
+
+    def reached_goal(self, state: ToyState) -> bool:
+        """Whether the agent overlaps the goal region."""
+        return self._agent_on_goal(state.agent, state.goal)
+
+    # -------------------------------------------------------------- rendering
+    def _pixels(self, start: int, length: int) -> slice:
+        return slice(start * self.size // WORLD_SIZE, (start + length) * self.size // WORLD_SIZE)
+
+    def render(self, state: ToyState) -> tuple[np.ndarray, np.ndarray]:
+        """The frame (3, H, W) float32 in [0, 1] and the visible-part masks (1 + num_objects, H, W) bool.
+
+        Mask slot 0 is the agent, slot ``1 + n`` object ``n``; a mask holds exactly the pixels that show the entity.
+        """
+        frame = np.empty((3, self.size, self.size), dtype=np.float32)
+        frame[:] = np.asarray(BACKGROUND, dtype=np.float32)[:, None, None]
+        owner = np.full((self.size, self.size), -1, dtype=np.int8)  # which mask slot shows at each pixel
+
+        def paint(x: int, y: int, w: int, h: int, colour: tuple[float, ...], slot: int) -> None:
+            rows, cols = self._pixels(y, h), self._pixels(x, w)
+            frame[:, rows, cols] = np.asarray(colour, dtype=np.float32)[:, None, None]
+            owner[rows, cols] = slot
+
+        paint(*state.goal, GOAL_SIZE, GOAL_SIZE, GOAL_COLOUR, -2)
+        for n, (x, y, _, _) in enumerate(state.objects):
+            paint(x, y, OBJECT_SIZE, OBJECT_SIZE, OBJECT_COLOURS[n], 1 + n)
+        paint(OCCLUDER_X[0], 0, OCCLUDER_X[1] - OCCLUDER_X[0], WORLD_SIZE, OCCLUDER_COLOUR, -3)
+        paint(*state.agent, AGENT_SIZE, AGENT_SIZE, AGENT_COLOUR, 0)
+        masks = owner[None] == np.arange(1 + len(state.objects), dtype=np.int8)[:, None, None]
+        return frame, masks
+
+    def episode(self, seed: int, actions: np.ndarray | list[int], context_frames: int = 2) -> ToyEpisode:
+        """Reset from ``seed``, show ``context_frames`` frames with the agent still, then apply ``actions``.
+
+        Args:
+            seed: The episode's seed.
+            actions: (T,) action indices into :data:`ACTIONS`.
+            context_frames: T0 >= 1 frames before the first action.
+
+        Raises:
+            ValueError: If ``context_frames`` < 1 or ``actions`` is empty.
+        """
+        if isinstance(context_frames, bool) or not isinstance(context_frames, int) or context_frames < 1:
+            raise ValueError(f"Expected argument `context_frames` to be an int >= 1 but got {context_frames!r}")
+        actions = np.asarray(actions, dtype=np.int64).reshape(-1)
+        if actions.size == 0:
+            raise ValueError("Expected `actions` to hold at least one action but got none")
+        state = self.reset(seed)
+        context = []
+        for t in range(context_frames):
+            if t:
+                state = self.step(state, 0)
+            context.append(self.render(state)[0])
+        frames, masks = [], []
+        for action in actions:
+            state = self.step(state, int(action))
+            frame, mask = self.render(state)
+            frames.append(frame)
+            masks.append(mask)
+        mask_array = np.stack(masks)
+        return ToyEpisode(
+            context=np.stack(context),
+            future=np.stack(frames),
+            masks=mask_array,
+            visible=np.asarray(mask_array.reshape(*mask_array.shape[:2], -1).any(axis=-1)),
+            outcome=self.reached_goal(state),
+        )
+
+    # ------------------------------------------------------ a perfect model
+    def rollout(self, context: Tensor, actions: Tensor, generator: list[torch.Generator] | None = None) -> Tensor:
+        """Reality as a world model: re-simulate each episode from its seed, ``generator[i].initial_seed()``.
+
+        Scores 1 on every axis of a probe set made by :func:`~simgate_tracking.toy.make_probe_set`, whose episode
+        seeds are the worlds' seeds: the ceiling every learned model is measured against.
+
+        Args:
+            context: (B, T0, 3, H, W) reset observations, used to check that the seeds match the episodes.
+            actions: (B, T, 5) one-hot (or any scores: the largest entry wins).
+            generator: One generator per episode, seeded with the episode's seed.
+
+        Raises:
+            ValueError: If ``generator`` is missing or of the wrong length, the shapes do not fit this world, or a
+                seed does not reproduce its episode's context.
+        """
+        b, t0 = context.shape[:2]
+        if generator is None or len(generator) != b:
+            got = "None" if generator is None else f"{len(generator)} generators"
+            raise ValueError(f"Expected `generator` to hold one seeded generator per episode ({b}) but got {got}")
+        if actions.ndim != 3 or actions.shape[0] != b or actions.shape[2] != self.action_dim:
+            raise ValueError(
+                f"Expected `actions` of shape (B, T, A) = ({b}, T, {self.action_dim}) but got {tuple(actions.shape)}"
+            )
+        if tuple(context.shape[2:]) != self.frame_shape:
+            raise ValueError(
+                f"Expected `context` frames of shape {self.frame_shape} but got {tuple(context.shape[2:])}"
+            )
+        indices = actions.argmax(dim=-1).cpu().numpy()
+        shown = context.detach().float().cpu().numpy() / (255.0 if context.dtype == torch.uint8 else 1.0)
+        futures = []
+        for i, gen in enumerate(generator):
+            episode = self.episode(gen.initial_seed(), indices[i], context_frames=t0)
+            if not np.allclose(episode.context, shown[i], atol=1e-2):
+                raise ValueError(
+                    f"Expected generator[{i}] to carry the seed of episode {i} but seed {gen.initial_seed()} "
+                    "resets to another context: pass the probe set's own seeds"
+                )
+            futures.append(torch.from_numpy(episode.future))
+        dtype = context.dtype if context.is_floating_point() else torch.float32
+        return torch.stack(futures).to(device=context.device, dtype=dtype)
