@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from collections.abc import Mapping
@@ -91,6 +92,12 @@ class GateResult:
 
 
 def _check_threshold(name: str, value: Any) -> float:
+    near = difflib.get_close_matches(name, AXES, n=1, cutoff=0.8)
+    if name not in AXES and near:
+        # a misspelled axis would otherwise gate a score that never comes, and its real threshold would be ignored
+        raise ValueError(
+            f"Expected a threshold key among {AXES} or a reported score but got {name!r}: did you mean {near[0]!r}?"
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"Expected threshold for `{name}` to be a finite float but got {value!r}")
     if name in AXES and not 0.0 <= value <= 1.0:

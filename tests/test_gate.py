@@ -135,3 +135,9 @@ def test_result_prints_the_verdict_and_the_weakest_axis():
     assert text.splitlines()[0] == "simulator gate: FAIL (weakest axis: object_persistence)"
     assert "object_persistence        0.640  > 0.65  <- weakest" in text
     assert "psnr                     31.500  (not gated)" in text
+
+
+def test_misspelled_axis_threshold_is_refused():
+    with pytest.raises(ValueError, match="'controlability': did you mean 'controllability'"):
+        SimulatorGate(threshold={"controlability": 0.7})
+    assert SimulatorGate(threshold={"psnr": 25.0}).threshold_for("psnr") == 25.0
