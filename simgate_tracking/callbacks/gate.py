@@ -18,7 +18,8 @@ from simgate_tracking.callbacks.progress import gate_progress
 from simgate_tracking.gate import DEFAULT_THRESHOLD, GateResult, SimulatorGate
 from simgate_tracking.loggers import GateLogger, gate_loggers_for, gate_scalars, safe_finalize, safe_log
 from simgate_tracking.probe import ProbeSet
-from simgate_tracking.report import GateCheck
+from simgate_tracking.probes.planning import PlanningProbe
+from simgate_tracking.report import GateCheck, PlanningResult
 from simgate_tracking.rollout import (
     ProbeRunner,
     RolloutError,
@@ -44,6 +45,10 @@ class SimulatorGateCallback(Callback):
     - puts ``simgate/<axis>``, ``simgate/min_axis``, ``simgate/passed``, ``simgate/weakest_axis`` (index into
       :data:`~simgate_tracking.AXES`) and ``simgate/psnr``, ``simgate/ssim``, ``simgate/delta_psnr`` in
       ``trainer.callback_metrics``, so ``EarlyStopping`` and ``ModelCheckpoint`` can monitor them;
+    - with a ``planning_probe``, every ``planning_every_n_checks`` checks (the first one included) plans with the
+      model in the real environment on rank zero and adds ``simgate/planning_success`` and
+      ``simgate/planning_success_real`` (the same planner imagining with the real environment), broadcast to every
+      rank; not gated unless ``threshold`` names them;
     - writes ``simgate/check-<step>.json`` under the run's log directory (rank zero only);
     - sends curves, sample rollouts and alerts to the Trainer's W&B and TensorBoard loggers, and the scalars to
       every other Lightning logger.
@@ -62,6 +67,9 @@ class SimulatorGateCallback(Callback):
         num_sample_episodes: Probe episodes whose rollouts go to the dashboards as media (0: none).
         report_dir: Where JSON reports go; default ``<trainer.log_dir>/simgate``.
         alert_policy: Decides weakest-axis alerts; default :class:`~simgate_tracking.alerts.AlertPolicy`.
+        planning_probe: Closed-loop planning in the real environment
+            (:class:`~simgate_tracking.probes.planning.PlanningProbe`), costlier than the gate, so it runs less often.
+        planning_every_n_checks: Run the planning probe every this many gate checks.
 
     Raises:
         ValueError: On an invalid argument.
@@ -78,17 +86,25 @@ class SimulatorGateCallback(Callback):
         num_sample_episodes: int = 2,
         report_dir: str | os.PathLike[str] | None = None,
         alert_policy: AlertPolicy | None = None,
+        planning_probe: PlanningProbe | None = None,
+        planning_every_n_checks: int = 5,
     ) -> None:
         if not isinstance(probe_set, ProbeSet):
             raise ValueError(f"Expected argument `probe_set` to be a ProbeSet but got {type(probe_set).__name__}")
         for name, value, low in (
             ("every_n_epochs", every_n_epochs, 1),
             ("num_sample_episodes", num_sample_episodes, 0),
+            ("planning_every_n_checks", planning_every_n_checks, 1),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"Expected argument `{name}` to be an int >= {low} but got {value!r}")
         if task_fn is not None and probe_set.outcomes is None:
             raise ValueError("Expected `probe_set.outcomes` (real task outcomes) with a `task_fn` but got None")
+        if planning_probe is not None and not isinstance(planning_probe, PlanningProbe):
+            raise ValueError(
+                "Expected argument `planning_probe` to be a PlanningProbe or None but got "
+                f"{type(planning_probe).__name__}"
+            )
         self.probe_set = probe_set
         self.gate = SimulatorGate(threshold)
         self.every_n_epochs = every_n_epochs
@@ -97,6 +113,8 @@ class SimulatorGateCallback(Callback):
         self.sample_episodes = tuple(range(min(num_sample_episodes, len(probe_set))))
         self.report_dir = None if report_dir is None else Path(report_dir)
         self.alert_policy = alert_policy or AlertPolicy()
+        self.planning_probe = planning_probe
+        self.planning_every_n_checks = planning_every_n_checks
         self.history: list[GateResult] = []
         self.last_check: GateCheck | None = None
         self.validation_runs = 0
@@ -167,9 +185,10 @@ class SimulatorGateCallback(Callback):
                 samples = self.runner.run(
                     self.rollout_fn, scorecard, pl_module.device, indices, progress, self.sample_episodes
                 )
+            planning = self._plan(trainer, pl_module)
         finally:
             pl_module.train(was_training)
-        result = self.gate.evaluate(scorecard.compute())
+        result = self.gate.evaluate({**scorecard.compute(), **planning[1]})
         table = {name: values.tolist() for name, values in scorecard.episode_scores().items()}
         step = trainer.global_step
         return GateCheck(
@@ -181,7 +200,24 @@ class SimulatorGateCallback(Callback):
             episode_scores=table,
             alerts=tuple(self.alert_policy.update(result, step)),
             samples=samples if trainer.is_global_zero else None,
+            planning=planning[0],
         )
+
+    def _plan(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule
+    ) -> tuple[PlanningResult | None, dict[str, float]]:
+        """The planning probe on rank zero at every ``planning_every_n_checks``-th check; its scores on every rank."""
+        if self.planning_probe is None or len(self.history) % self.planning_every_n_checks:
+            return None, {}
+        result = None
+        if trainer.is_global_zero:
+            try:
+                result = self.planning_probe.run(self.rollout_fn, device=pl_module.device)
+            except Exception as err:  # a planning probe that does not fit the model must not stop training
+                rank_zero_warn(f"The planning probe failed and is skipped at this check: {type(err).__name__}: {err}")
+        # every rank takes rank zero's scores, so every rank's metrics and gate verdict are the same
+        scores = trainer.strategy.broadcast({} if result is None else result.scores(), src=0)
+        return result, scores
 
     # ---------------------------------------------------------------- publish
     def _publish(self, trainer: pl.Trainer, pl_module: pl.LightningModule, check: GateCheck) -> None:
