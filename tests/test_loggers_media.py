@@ -58,6 +58,13 @@ def test_difference_column_lights_up_where_the_model_differs():
     assert all((c == 255).all() for c in colours)
 
 
+def test_column_titles_change_only_the_header():
+    samples = _samples(branches=2)
+    default, titled = rollout_grid(samples), rollout_grid(samples, columns=("happened", "expected", "error"))
+    rows = np.nonzero((default != titled).any(-1).any(0))[0]
+    assert len(rows) and rows.max() < default.shape[1] - 2 * (64 + 2)  # above the two rows of cells
+
+
 def test_grayscale_and_uint8_frames_are_accepted():
     gray = _samples(channels=1)
     as_rgb = RolloutSamples([0], gray.real.expand(-1, -1, -1, 3, -1, -1), gray.model.expand(-1, -1, -1, 3, -1, -1))

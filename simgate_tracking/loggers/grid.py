@@ -89,18 +89,26 @@ def _cells(samples: RolloutSamples, scale: int) -> Tensor:
     return cells.flatten(0, 1)
 
 
-def rollout_grid(samples: RolloutSamples, caption: str = "") -> np.ndarray:
+def _font() -> Any:
+    _, _, ImageFont = _require_pillow()
+    try:
+        return ImageFont.load_default(size=11)
+    except TypeError:  # Pillow < 10.1 has one bitmap size
+        return ImageFont.load_default()
+
+
+def rollout_grid(samples: RolloutSamples, caption: str = "", columns: tuple[str, str, str] = COLUMNS) -> np.ndarray:
     """Draw sample rollouts as one video: a row per (episode, action branch), columns real | model | difference.
 
     The difference column's brightness is ``sqrt(mean_c |model - real|)`` (black: identical, white: off by the full
-    range). Object masks, when the
-    samples carry them, are outlined in the reference branch's real and model frames, one colour per object. A header
-    holds ``caption`` (e.g. the step and the verdict) and the frame counter. Frames smaller than 64 pixels are
-    scaled up (nearest neighbour).
+    range). Object masks, when the samples carry them, are outlined in the reference branch's real and model frames,
+    one colour per object. A header holds ``caption`` (e.g. the step and the verdict) and the frame counter. Frames
+    smaller than 64 pixels are scaled up (nearest neighbour).
 
     Args:
         samples: Rollouts of a few probe episodes; float frames in [0, 1] or uint8, 1, 3 or 4 (RGBA) channels.
         caption: Text drawn above the grid; newlines start new lines.
+        columns: The three column titles.
 
     Returns:
         (T, height, width, 3) uint8 RGB frames.
@@ -116,19 +124,15 @@ def rollout_grid(samples: RolloutSamples, caption: str = "") -> np.ndarray:
         >>> frames.shape, frames.dtype
         ((5, 442, 270, 3), dtype('uint8'))
     """
-    Image, ImageDraw, ImageFont = _require_pillow()
+    Image, ImageDraw, _ = _require_pillow()
     _check_samples(samples)
     _, branches, steps, _, height, width = samples.real.shape
     scale = max(1, math.ceil(MIN_CELL / min(height, width)))
     cells = _cells(samples, scale).permute(0, 1, 2, 4, 5, 3).numpy()  # (rows, 3, T, h, w, 3)
-    try:
-        font = ImageFont.load_default(size=11)
-    except TypeError:  # Pillow < 10.1 has one bitmap size
-        font = ImageFont.load_default()
+    font, line = _font(), 14
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    line = 14
     row_labels = [
-        f"ep {episode} k={k}" + (" (ref)" if k == 0 else "")
+        f"ep {episode}" + ("" if branches == 1 else f" k={k}" + (" (ref)" if k == 0 else ""))
         for episode in samples.episode_index
         for k in range(branches)
     ]
@@ -136,30 +140,26 @@ def rollout_grid(samples: RolloutSamples, caption: str = "") -> np.ndarray:
     cell_h, cell_w = height * scale, width * scale
     caption_lines = [*caption.splitlines(), f"t 0/{steps}"]
     top = line * len(caption_lines) + line + 4
-    grid_w = label_width + len(COLUMNS) * (cell_w + GAP)
     text_w = max(measure.textlength(text, font=font) for text in caption_lines) + 8
-    canvas_w = int(max(grid_w, text_w))
-    canvas_w += canvas_w % 2  # even sizes keep video encoders happy
+    canvas_w = int(max(label_width + len(columns) * (cell_w + GAP), text_w))
     canvas_h = top + len(row_labels) * (cell_h + GAP)
-    canvas_h += canvas_h % 2
-    base = Image.new("RGB", (canvas_w, canvas_h), (24, 24, 24))
+    # even sizes keep video encoders happy
+    base = Image.new("RGB", (canvas_w + canvas_w % 2, canvas_h + canvas_h % 2), (24, 24, 24))
     draw = ImageDraw.Draw(base)
     for i, text in enumerate(caption_lines[:-1]):
         draw.text((4, 2 + i * line), text, fill=(255, 255, 255), font=font)
-    for c, name in enumerate(COLUMNS):
+    for c, name in enumerate(columns):
         draw.text((label_width + c * (cell_w + GAP), top - line - 2), name, fill=(200, 200, 200), font=font)
     for r, text in enumerate(row_labels):
         draw.text((2, top + r * (cell_h + GAP) + 2), text, fill=(200, 200, 200), font=font)
     frames = []
     for t in range(steps):
         image = base.copy()
-        ImageDraw.Draw(image).text(
-            (4, 2 + (len(caption_lines) - 1) * line), f"t {t + 1}/{steps}", fill=(255, 255, 255), font=font
-        )
+        ImageDraw.Draw(image).text((4, 2 + (len(caption_lines) - 1) * line), f"t {t + 1}/{steps}", "white", font)
         pixels = np.asarray(image).copy()
         for r in range(len(row_labels)):
             y = top + r * (cell_h + GAP)
-            for c in range(len(COLUMNS)):
+            for c in range(len(columns)):
                 x = label_width + c * (cell_w + GAP)
                 pixels[y : y + cell_h, x : x + cell_w] = cells[r, c, t]
         frames.append(pixels)
