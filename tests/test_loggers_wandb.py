@@ -2,7 +2,6 @@
 
 import json
 
-import imageio.v2 as imageio
 import pytest
 import wandb
 from dashboard_checks import STEPS, make_checks
@@ -51,6 +50,7 @@ def test_curves_land_on_the_training_step_axis(run, tmp_path, step_metric):
 
 @pytest.mark.parametrize("video_format", ["gif", "mp4"])
 def test_rollout_video_table_and_scorecard_are_logged_as_files(run, tmp_path, video_format):
+    ffmpeg = pytest.importorskip("imageio_ffmpeg") if video_format == "mp4" else None
     check = make_checks(steps=(100,))[0]
     WandbGateLogger(run, video_format=video_format).log_check(check)
     run.finish()
@@ -63,7 +63,7 @@ def test_rollout_video_table_and_scorecard_are_logged_as_files(run, tmp_path, vi
     if video_format == "gif":
         assert Image.open(video).n_frames == STEPS
     else:
-        assert imageio.get_reader(video, format="FFMPEG").count_frames() == STEPS
+        assert ffmpeg.count_frames_and_secs(str(video))[0] == STEPS
     assert row["simgate/scorecard"]["_type"] == "image-file"
     assert (files / row["simgate/scorecard"]["path"]).is_file()
     table = json.loads((files / row["simgate/episodes"]["path"]).read_text())
