@@ -13,6 +13,7 @@ from simgate_tracking.probes.planning import (
     minigrid_goal_progress,
     toy_goal_progress,
 )
+from simgate_tracking.rollout import RolloutError
 from simgate_tracking.toy import ToyWorld
 
 SEEDS = [0, 1, 2]
@@ -158,6 +159,6 @@ def test_environment_and_judge_are_checked():
         PlanningProbe(ToyWorld(), toy_goal_progress, seeds=[0])
     probe = PlanningProbe(ToyPlanningEnvironment(), lambda frames: frames.mean(), seeds=[0], candidates=4)
     with pytest.raises(
-        ValueError, match=r"task_fn\(frames\) to return task values of shape \(B,\) = \(4,\) but got \(\)"
+        RolloutError, match=r"task_fn\(frames\) to return task values of shape \(B,\) = \(4,\) but got \(\)"
     ):
         probe.run(still)

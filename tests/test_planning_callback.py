@@ -16,7 +16,7 @@ from wandb_reader import history_rows, read_finished_run, run_file
 
 from simgate_tracking.callbacks import SimulatorGateCallback
 from simgate_tracking.probes.planning import PlanningProbe, ToyPlanningEnvironment, toy_goal_progress
-from simgate_tracking.toy import make_probe_set
+from simgate_tracking.toy import ToyWorld, make_probe_set
 from simgate_tracking.toy.data import ToyWorldDataModule
 from simgate_tracking.toy.model import ToyWorldModel
 from simgate_tracking.toy.task import reached_goal
@@ -81,6 +81,17 @@ def test_planning_every_n_checks_reaches_metrics_reports_and_both_dashboards(tmp
     videos = [row["simgate/planning"] for row in rows if "simgate/planning" in row]
     assert len(videos) == 2 and videos[0]["caption"].startswith("step 2, planning: ")
     assert (run_file(tmp_path).parent / "files" / videos[0]["path"]).is_file()
+
+
+def test_a_planning_probe_that_does_not_fit_the_model_warns_and_training_goes_on(tmp_path):
+    large = ToyPlanningEnvironment(ToyWorld(size=48))  # 48 px frames for a model of 32 px ones
+    planning = PlanningProbe(large, toy_goal_progress, seeds=[0], max_steps=2, horizon=2, candidates=2)
+    gate = SimulatorGateCallback(make_probe_set(num_episodes=2, horizon=6), planning_probe=planning)
+    with pytest.warns(UserWarning, match="The planning probe failed and is skipped at this check: "):
+        fit = trainer(tmp_path, [gate], max_epochs=2)
+        fit.fit(ToyWorldModel(), datamodule=_data())
+    assert fit.current_epoch == 2 and len(gate.history) == 2
+    assert not any(key in gate.history[-1].extras for key in PLANNING_KEYS)
 
 
 def _weights(tmp_path, callbacks):

@@ -15,7 +15,14 @@ from simgate_tracking.probes.planning_envs import GymPlanningEnvironment, Planni
 from simgate_tracking.probes.planning_judges import goal_progress, minigrid_goal_progress, toy_goal_progress
 from simgate_tracking.probes.planning_planner import CrossEntropyPlanner, Plan
 from simgate_tracking.report import PlanningResult
-from simgate_tracking.rollout import RolloutFn, TaskFn, preserved_rng, resolve_rollout_fn, rollout_branch
+from simgate_tracking.rollout import (
+    RolloutError,
+    RolloutFn,
+    TaskFn,
+    preserved_rng,
+    resolve_rollout_fn,
+    rollout_branch,
+)
 
 Context = Literal["observed", "reset"]
 Imagine = Callable[[Tensor, "_Episode", Any], tuple[Tensor, Tensor]]
@@ -187,18 +194,18 @@ class PlanningProbe:
 
     def _result(self, model: list[_Episode], real: list[_Episode]) -> PlanningResult:
         kept = model[: self.num_sample_episodes]
+        expected = happened = None
+        if kept:
+            expected = torch.stack([_padded(e.expected, self.max_steps) for e in kept])
+            happened = torch.stack([_padded(e.observed[e.context_frames :], self.max_steps) for e in kept])
         return PlanningResult(
             success=[e.success for e in model],
             success_real=[e.success for e in real],
             steps=[len(e.played) for e in model],
             steps_real=[len(e.played) for e in real],
             sample_index=list(range(len(kept))),
-            expected=torch.stack([_padded(e.expected, self.max_steps) for e in kept]) if kept else None,
-            happened=torch.stack(
-                [_padded(e.observed[e.context_frames :], self.max_steps) for e in kept]  # frames after each step
-            )
-            if kept
-            else None,
+            expected=expected,
+            happened=happened,
         )
 
     # -------------------------------------------------------------- episode
@@ -274,7 +281,7 @@ class PlanningProbe:
         values = self.task_fn(frames)
         if not isinstance(values, Tensor) or tuple(values.shape) != (frames.shape[0],):
             got = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
-            raise ValueError(
+            raise RolloutError(
                 f"Expected task_fn(frames) to return task values of shape (B,) = ({frames.shape[0]},) but got {got}"
             )
         return values
