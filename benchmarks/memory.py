@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from torch.profiler import ProfilerActivity, profile
 from torchmetrics import Metric
 
 from benchmarks.bundle import Bundle, Size
@@ -85,6 +86,7 @@ class PeakMemory:
     added_bytes: int | None  # None where the platform gives no way to read it
     batch_bytes: int
     method: str
+    resident_bytes: int | None = None  # CPU: growth of the peak resident set, allocator slack included
 
 
 def _resident(field: str) -> int:
@@ -101,21 +103,41 @@ def _release_free_heap() -> None:
         pass
 
 
-def _peak_added(call: Callable[[], object], device: torch.device) -> tuple[int | None, str]:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        call()
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before, "torch.cuda.max_memory_allocated"
+def resident_peak(call: Callable[[], object]) -> int | None:
+    """Growth of the peak resident set size during ``call`` (Linux: VmHWM reset first), or None elsewhere."""
     if not (_PROC / "clear_refs").exists():
-        return None, "unavailable (needs Linux /proc)"
+        return None
     _release_free_heap()
     (_PROC / "clear_refs").write_text("5")  # resets the peak resident set size (VmHWM) to the current one
     before = _resident("VmRSS")
     call()
-    return _resident("VmHWM") - before, "peak resident set (VmHWM, reset before the check) minus resident before"
+    return _resident("VmHWM") - before
+
+
+def tensor_peak(call: Callable[[], object]) -> int:
+    """Peak bytes of CPU tensors allocated during ``call`` and alive at once, from torch.profiler's allocator events."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        call()
+    events = sorted(
+        (event.start_ns(), event.nbytes())
+        for event in prof.profiler.kineto_results.events()
+        if event.name() == "[memory]" and "CPU" in str(event.device_type())
+    )
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return peak
+
+
+def cuda_peak(call: Callable[[], object], device: torch.device) -> int:
+    """Peak bytes of CUDA memory allocated during ``call`` above what was allocated before it."""
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    call()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before
 
 
 def gate_check_peak(bundle: Bundle, size: Size, batch_size: int) -> PeakMemory:
@@ -136,6 +158,8 @@ def gate_check_peak(bundle: Bundle, size: Size, batch_size: int) -> PeakMemory:
         card.episode_scores()
 
     check()  # warm-up: lazy initialisation and first-call caches are not the check's memory
-    added, method = _peak_added(check, device)
     batch_bytes = size.rollout_bytes * min(batch_size, size.episodes) // size.episodes
-    return PeakMemory(added_bytes=added, batch_bytes=batch_bytes, method=method)
+    if device.type == "cuda":
+        return PeakMemory(cuda_peak(check, device), batch_bytes, "torch.cuda.max_memory_allocated")
+    method = "peak of live CPU tensor bytes (torch.profiler allocator events)"
+    return PeakMemory(tensor_peak(check), batch_bytes, method, resident_bytes=resident_peak(check))

@@ -22,6 +22,7 @@ from simgate_tracking._probe_checks import (
 
 FORMAT_VERSION = 1
 _FIELDS = ("context", "actions", "targets", "masks", "visible", "outcomes", "groups", "seeds")
+_SCORED_ONLY = ("targets", "masks", "visible")  # fields the world model never sees
 
 
 @dataclass(frozen=True)
@@ -241,13 +242,29 @@ class ProbeSet:
             yield self._batch(chunk, device)
 
     def _batch(self, index: Tensor, device: torch.device | str | None) -> ProbeBatch:
-        def pick(x: Tensor | None) -> Tensor | None:
-            return None if x is None else x[index].to(device, non_blocking=True)
+        span = _evenly_spaced(index)
 
-        picked = {name: pick(getattr(self, name)) for name in _FIELDS}
+        def pick(name: str, x: Tensor | None) -> Tensor | None:
+            if x is None:
+                return None
+            # what only the scorecard reads, already on the device, is a view (no copy) for evenly spaced episodes
+            if span is not None and name in _SCORED_ONLY and torch.device(device or x.device) == x.device:
+                return x[span]
+            return x[index].to(device, non_blocking=True)
+
+        picked = {name: pick(name, getattr(self, name)) for name in _FIELDS}
         return ProbeBatch(index=index.to(device), **picked)  # type: ignore[arg-type]
 
     def num_batches(self, batch_size: int, num_episodes: int | None = None) -> int:
         """How many batches :meth:`batches` yields for ``num_episodes`` episodes (default: all)."""
         n = len(self) if num_episodes is None else num_episodes
         return -(-n // batch_size)
+
+
+def _evenly_spaced(index: Tensor) -> slice | None:
+    """``index`` as a slice when it runs up in equal steps (every episode in order, a DDP shard), else None."""
+    values = index.tolist()
+    step = values[1] - values[0] if len(values) > 1 else 1
+    if not values or step < 1 or values != list(range(values[0], values[-1] + 1, step)):
+        return None
+    return slice(values[0], values[-1] + 1, step)

@@ -169,24 +169,32 @@ class ProbeRunner:
             dashboards), or None when there are none.
         """
         device = torch.device(device)
-        batches = list(self.probe_set.batches(self.batch_size, indices, device))
-        total, done = 2 * len(batches), 0
+        # batches are built when their turn comes: a list of them all would hold every probe episode on the device
+        order = torch.arange(len(self.probe_set)) if indices is None else torch.as_tensor(indices, dtype=torch.long)
+        chunks = order.split(self.batch_size)
+        total, done = 2 * len(chunks), 0
         kept: list[Tensor] = []
         samples: dict[int, Tensor] = {}
         with preserved_rng([device]):
-            for batch in batches:
-                first, preds = self._first_pass(rollout_fn, batch, scorecard)
-                kept.append(first)
+            for chunk in chunks:
+                batch = next(self.probe_set.batches(len(chunk), chunk, device))
+                reference, counterfactual = self._first_pass(rollout_fn, batch, scorecard)
+                # pass 1's reference rollouts wait for pass 2 off the accelerator, so memory stays one batch deep
+                kept.append(reference if reference.device.type == "cpu" else reference.to("cpu", non_blocking=True))
                 for row, episode in enumerate(batch.index.tolist()):
                     if episode in sample_episodes:
-                        samples[episode] = as_frames(preds[row], "rollout").detach().float().cpu()
+                        frames = torch.cat([reference[row : row + 1], counterfactual[row]])
+                        samples[episode] = as_frames(frames, "rollout").detach().float().cpu()
+                del batch, reference, counterfactual  # before the next batch is built: memory stays one batch deep
                 done += 1
                 if progress is not None:
                     progress(done, total)
-            for batch, first in zip(reversed(batches), reversed(kept), strict=True):
+            for chunk, first in zip(reversed(chunks), reversed(kept), strict=True):
+                batch = next(self.probe_set.batches(len(chunk), chunk, device))
                 seeds = self.probe_set.seeds[batch.index.cpu()]
                 second = rollout_branch(rollout_fn, batch.context, batch.actions[:, 0], seeds, self._frames_shape)
                 scorecard.update_reset(first.to(device), second, batch.targets[:, 0], episode_index=batch.index)
+                del batch, second
                 done += 1
                 if progress is not None:
                     progress(done, total)
@@ -210,6 +218,7 @@ class ProbeRunner:
     def _first_pass(
         self, rollout_fn: RolloutFn, batch: ProbeBatch, scorecard: SimulatorScorecard
     ) -> tuple[Tensor, Tensor]:
+        """Reference (B, T, ...) and counterfactual (B, K, T, ...) rollouts of a batch, scored."""
         seeds = self.probe_set.seeds[batch.index.cpu()]
         k = self.probe_set.num_branches - 1
         reference = rollout_branch(rollout_fn, batch.context, batch.actions[:, 0], seeds, self._frames_shape)
@@ -219,11 +228,11 @@ class ProbeRunner:
             batch.actions[:, 1:].flatten(0, 1),
             seeds.repeat_interleave(k),
             self._frames_shape,
-        )
-        preds = torch.cat([reference.unsqueeze(1), counterfactual.unflatten(0, (len(batch), k))], dim=1)
-        task_pred, task_real, groups = self._task(preds, batch)
+        ).unflatten(0, (len(batch), k))
+        task_pred, task_real, groups = self._task(reference, counterfactual, batch)
+        # the branches go in apart: the scorecard stacks them a few episodes at a time, so the batch is never copied
         scorecard.update(
-            preds,
+            (reference, counterfactual),
             batch.targets,
             masks=batch.masks,
             visible=batch.visible,
@@ -232,17 +241,18 @@ class ProbeRunner:
             groups=groups,
             episode_index=batch.index,
         )
-        # pass 1's reference rollouts wait for pass 2 off the accelerator, so memory stays one batch deep
-        kept = reference if reference.device.type == "cpu" else reference.to("cpu", non_blocking=True)
-        return kept, preds
+        return reference, counterfactual
 
-    def _task(self, preds: Tensor, batch: ProbeBatch) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    def _task(
+        self, reference: Tensor, counterfactual: Tensor, batch: ProbeBatch
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         if self.task_fn is None or batch.outcomes is None:
             return None, None, None
         if batch.outcomes.ndim == 1:
-            return _judge(self.task_fn, preds[:, 0], len(batch)), batch.outcomes, batch.groups
-        branches = preds.shape[1]
-        judged = _judge(self.task_fn, preds.flatten(0, 1), len(batch) * branches)
+            return _judge(self.task_fn, reference, len(batch)), batch.outcomes, batch.groups
+        branches = counterfactual.shape[1] + 1
+        frames = torch.cat([reference.unsqueeze(1), counterfactual], dim=1).flatten(0, 1)
+        judged = _judge(self.task_fn, frames, len(batch) * branches)
         if self.task_mode == "decision":
             return judged.view(len(batch), branches), batch.outcomes, None
         groups = None if batch.groups is None else batch.groups.repeat_interleave(branches)

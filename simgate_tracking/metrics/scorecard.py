@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -21,7 +22,7 @@ from simgate_tracking.metrics.task_validity import TaskValidity
 from simgate_tracking.metrics.temporal_consistency import TemporalConsistency
 from simgate_tracking.metrics.visual_fidelity import VisualFidelity
 
-CPU_CHUNK_BYTES = 8 * 2**20  # float32 rollout bytes scored at once on CPU; see _episode_chunks
+CPU_CHUNK_BYTES = 4 * 2**20  # float32 rollout bytes scored at once on CPU; see _episode_chunks
 
 
 class SimulatorScorecard(Metric):
@@ -31,7 +32,9 @@ class SimulatorScorecard(Metric):
     episode_index=None)``:
 
     - ``preds``, ``target``: (B, K+1, T, C, H, W), branch 0 the reference actions: controllability, delta-PSNR and
-      frame quality on every branch; temporal consistency on the reference branch.
+      frame quality on every branch; temporal consistency on the reference branch. ``preds`` may also be the pair
+      ``(reference, counterfactual)``, (B, T, C, H, W) and (B, K, T, C, H, W), as a world model returns them: the
+      branches are then stacked a few episodes at a time, and the batch is never held twice.
     - ``second``: (B, T, C, H, W), a second rollout of the reference branch from the same reset and seed:
       reset reproducibility.
     - ``masks``, ``visible``: (B, T, N, H, W) and (B, T, N) bool for the reference branch: object persistence.
@@ -98,7 +101,7 @@ class SimulatorScorecard(Metric):
 
     def update(
         self,
-        preds: Tensor,
+        preds: Tensor | tuple[Tensor, Tensor],
         target: Tensor,
         second: Tensor | None = None,
         masks: Tensor | None = None,
@@ -111,8 +114,9 @@ class SimulatorScorecard(Metric):
         """Add one bundle of rollouts; see the class docstring for shapes."""
         if (task_pred is None) != (task_real is None):
             raise ValueError("Expected `task_pred` and `task_real` together but got only one of them")
-        for part in _episode_chunks(preds, target, masks, visible):
-            p, y = _float_frames(preds[part], "preds"), _float_frames(target[part], "target")
+        reference, branches = _branches(preds)
+        for part in _episode_chunks(target, reference, masks, visible):
+            p, y = _float_frames(branches(part), "preds"), _float_frames(target[part], "target")
             with sharing_branch_distances():
                 self.controllability.update(p, y)
                 self.delta_psnr.update(p, y)
@@ -122,13 +126,13 @@ class SimulatorScorecard(Metric):
                 self.object_persistence.update(
                     p[:, 0], y[:, 0], masks[part], None if visible is None else visible[part]
                 )
-        index = torch.arange(preds.shape[0], device=preds.device) if episode_index is None else episode_index
+        index = torch.arange(len(reference), device=reference.device) if episode_index is None else episode_index
         if second is not None:
-            self.update_reset(preds[:, 0], second, target[:, 0], episode_index=index)
+            self.update_reset(reference, second, target[:, 0], episode_index=index)
         if task_pred is not None and task_real is not None:
             self.task_validity.update(task_pred, task_real, groups)
         if self.keeps_episode_scores:
-            self.episode_index.append(index.to(preds.device))
+            self.episode_index.append(index.to(reference.device))
 
     def update_reset(self, first: Tensor, second: Tensor, target: Tensor, episode_index: Tensor | None = None) -> None:
         """Add reset reproducibility alone, for a second pass that visits episodes in another order than the first.
@@ -210,6 +214,22 @@ class SimulatorScorecard(Metric):
         for child in self.children():
             if isinstance(child, Metric):
                 child.reset()
+
+
+def _branches(preds: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Callable[[slice], Tensor]]:
+    """The reference rollouts, and the (b, K+1, T, C, H, W) rollouts of a slice of episodes, from either form."""
+    if not isinstance(preds, tuple):
+        # a wrong `preds` is reported by the first axis that reads it, as for any other bad input
+        return (preds[:, 0] if isinstance(preds, Tensor) and preds.ndim >= 2 else preds), lambda part: preds[part]
+    if len(preds) != 2 or not all(isinstance(x, Tensor) for x in preds):
+        raise ValueError("Expected `preds` as a tensor or a pair of tensors (reference, counterfactual)")
+    reference, counterfactual = preds
+    if reference.ndim != 5 or counterfactual.ndim != 6 or counterfactual[:, 0].shape != reference.shape:
+        raise ValueError(
+            "Expected `preds` as (reference (B, T, C, H, W), counterfactual (B, K, T, C, H, W)) but got shapes "
+            f"{tuple(reference.shape)} and {tuple(counterfactual.shape)}"
+        )
+    return reference, lambda part: torch.cat([reference[part].unsqueeze(1), counterfactual[part]], dim=1)
 
 
 def _float_frames(frames: Tensor, name: str) -> Tensor:

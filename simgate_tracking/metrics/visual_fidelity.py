@@ -12,6 +12,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from simgate_tracking.functional._checks import as_frames, check_rank, check_same_shape, compute_dtype
 
 MAX_PSNR = 100.0
+SSIM_CHUNK_BYTES = 2**16  # frame bytes per SSIM call; see VisualFidelity.update
 
 
 class VisualFidelity(Metric):
@@ -57,19 +58,25 @@ class VisualFidelity(Metric):
         if preds.ndim < 4:
             check_rank(preds, 4, "preds", "(..., C, H, W)")
         check_same_shape(preds, target, "preds", "target")
-        # frames live in [0, 1]: out-of-range or non-finite model output is clipped to it, so PSNR stays finite
-        p = torch.nan_to_num(compute_dtype(as_frames(preds, "preds")), nan=0.0).clamp(0.0, 1.0).flatten(0, -4)
+        p = compute_dtype(as_frames(preds, "preds")).flatten(0, -4)
         y = compute_dtype(as_frames(target, "target")).flatten(0, -4).to(p.dtype)
         side = min(p.shape[-2:])
         pad = (min(self.kernel_size, side if side % 2 else side - 1) - 1) // 2
         # torchmetrics sizes the Gaussian window from sigma (1.5 -> 11 px), not kernel_size: scale sigma to fit
         sigma = 0.3 * pad if pad else 0.1
-        ssim = structural_similarity_index_measure(
-            p, y, data_range=1.0, kernel_size=2 * pad + 1, sigma=sigma, reduction="none"
-        )
-        self.squared_error += (p - y).square().sum(dtype=torch.float64)
+        # torchmetrics' SSIM holds ~70x its input at once (its Gaussian window unfolds every pixel): a few frames
+        # at a time keep that, and every other temporary, to a few MiB, and run faster
+        step = max(1, SSIM_CHUNK_BYTES // max(1, p[0].numel() * p.element_size()))
+        for start in range(0, p.shape[0], step):
+            # frames live in [0, 1]: out-of-range or non-finite model output is clipped to it, so PSNR stays finite
+            p_part = torch.nan_to_num(p[start : start + step], nan=0.0).clamp_(0.0, 1.0)
+            y_part = y[start : start + step]
+            ssim = structural_similarity_index_measure(
+                p_part, y_part, data_range=1.0, kernel_size=2 * pad + 1, sigma=sigma, reduction="none"
+            )
+            self.ssim_sum += torch.as_tensor(ssim).sum(dtype=torch.float64)
+            self.squared_error += (p_part - y_part).square_().sum(dtype=torch.float64)
         self.num_values += p.numel()
-        self.ssim_sum += torch.as_tensor(ssim).sum(dtype=torch.float64)
         self.total += p.shape[0]
 
     def compute(self) -> dict[str, Tensor]:
