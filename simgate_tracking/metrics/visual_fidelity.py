@@ -12,7 +12,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from simgate_tracking.functional._checks import as_frames, check_rank, check_same_shape, compute_dtype
 
 MAX_PSNR = 100.0
-SSIM_CHUNK_BYTES = 2**16  # frame bytes per SSIM call; see VisualFidelity.update
+SSIM_CHUNK_BYTES = 2**17  # frame bytes per SSIM call; see VisualFidelity.update
 
 
 class VisualFidelity(Metric):
