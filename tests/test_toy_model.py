@@ -23,12 +23,12 @@ def test_untrained_model_copies_the_last_context_frame_and_ignores_actions():
 def test_a_short_fit_lowers_the_loss_and_makes_the_model_answer_actions(tmp_path):
     torch.manual_seed(0)
     data = ToyWorldDataModule(train_windows=96, val_windows=16, batch_size=16, horizon=4, seed=0)
-    model = ToyWorldModel(hidden_channels=16, state_channels=16, learning_rate=5e-3)
+    model = ToyWorldModel(hidden_channels=16, state_channels=16)
     probe = make_probe_set(num_episodes=6, num_branches=2, horizon=4, seed=0)
     before = evaluate(model, probe)
     trainer = L.Trainer(
         default_root_dir=tmp_path,
-        max_epochs=16,
+        max_epochs=20,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,

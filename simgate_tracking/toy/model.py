@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -36,8 +37,10 @@ class ToyWorldModel(L.LightningModule):
         context_frames: T0, context frames per rollout.
         hidden_channels: Width of every hidden convolution.
         state_channels: Channels of the latent state.
-        learning_rate: Adam's learning rate.
+        learning_rate: Adam's learning rate (the peak of the one-cycle schedule).
         motion_weight: Extra loss weight of pixels that differ from the last context frame.
+        one_cycle: Under a Trainer with a known number of steps, warm the learning rate up and anneal it over the
+            whole fit (one-cycle); otherwise, or with False, keep it constant.
 
     Raises:
         ValueError: If an argument is out of range.
@@ -58,8 +61,9 @@ class ToyWorldModel(L.LightningModule):
         context_frames: int = 2,
         hidden_channels: int = 32,
         state_channels: int = 32,
-        learning_rate: float = 3e-3,
+        learning_rate: float = 6e-3,
         motion_weight: float = 10.0,
+        one_cycle: bool = True,
     ) -> None:
         super().__init__()
         if len(tuple(frame_shape)) != 3 or any(
@@ -82,6 +86,7 @@ class ToyWorldModel(L.LightningModule):
         self.frame_shape = (int(frame_shape[0]), int(frame_shape[1]), int(frame_shape[2]))
         self.action_dim, self.context_frames = action_dim, context_frames
         self.learning_rate, self.motion_weight = float(learning_rate), float(motion_weight)
+        self.one_cycle = bool(one_cycle)
         self.encoder = nn.Sequential(
             nn.Conv2d(context_frames * channels, hidden, 4, stride=2, padding=1),
             nn.GELU(),
@@ -157,5 +162,16 @@ class ToyWorldModel(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> Any:
-        """Adam at ``learning_rate``."""
-        return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
+        """Adam at ``learning_rate``, on a one-cycle schedule over the fit when the number of steps is known."""
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.learning_rate)
+        try:
+            total = float(self.trainer.estimated_stepping_batches) if self.one_cycle else math.inf
+        except RuntimeError:  # not attached to a Trainer: a plain PyTorch loop sets its own schedule
+            total = math.inf
+        if not math.isfinite(total):  # an open-ended fit has no cycle to fit the schedule to
+            return optimizer
+        # warm-up then annealing: the short CPU budget of the demo reaches a given score in far fewer steps
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=self.learning_rate, total_steps=int(total) + 1, pct_start=0.15
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

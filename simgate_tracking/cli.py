@@ -1,0 +1,198 @@
+"""The ``simgate`` command: ``simgate demo`` trains a toy model with the gate on, ``simgate report`` reads runs."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from simgate_tracking.gate import AXES, GateResult
+from simgate_tracking.report import read_reports
+
+CURVES_PNG = "simgate-curves.png"
+GOOD_FRAMES_PSNR = 20.0  # dB: where small toy frames look right to the eye; only the wording of the verdict uses it
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int but got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``simgate`` and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="simgate", description="Score action-conditioned world models as simulators, not renderers."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{demo,report}")
+    demo = commands.add_parser(
+        "demo",
+        help="train a small world model on a toy world with the simulator gate on (about a minute on a CPU)",
+        description="Train a small world model on the built-in toy world with the simulator gate, gate early "
+        "stopping and checkpoint selection on the weakest axis; print the scorecard at every check.",
+    )
+    demo.add_argument(
+        "--logger",
+        action="append",
+        choices=("tensorboard", "wandb", "csv"),
+        help="dashboard to log to; repeat for several (default: tensorboard; W&B runs offline unless logged in)",
+    )
+    demo.add_argument("--max-epochs", type=_positive_int, default=15, help="training epochs, one check each (15)")
+    demo.add_argument("--out", default="runs", help="where runs go (runs)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the data, model and probe set (0)")
+    demo.add_argument(
+        "--threads", type=_positive_int, default=1, help="torch CPU threads (1: fastest on a busy machine)"
+    )
+    report = commands.add_parser(
+        "report",
+        help="print the latest scorecard of a run and draw its per-axis curves",
+        description="Read the gate's JSON reports under RUN_DIR, print the latest scorecard and its alerts, and "
+        "write a PNG of every axis over training with its threshold.",
+    )
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or any folder above one)")
+    report.add_argument("--png", default=None, help=f"where the curves go (default: RUN_DIR/{CURVES_PNG})")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``simgate`` with ``argv`` (default: the command line) and return the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        return _demo(args)
+    return _report(Path(args.run_dir), None if args.png is None else Path(args.png))
+
+
+# ------------------------------------------------------------------------ demo
+def _demo(args: argparse.Namespace) -> int:
+    from simgate_tracking.toy.demo import run_demo
+
+    run = run_demo(
+        out=args.out,
+        loggers=args.logger or ["tensorboard"],
+        max_epochs=args.max_epochs,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    if run.result is None:
+        print("No gate check ran: train for at least one epoch.")
+        return 1
+    print(f"\n{_final_words(run.result, run.checks)}")
+    if run.stopped_early:
+        print(f"GateEarlyStopping stopped training: {run.stopped_early}")
+    if run.best_checkpoint:
+        print(f"Best checkpoint by the weakest axis (simgate/min_axis): {run.best_checkpoint}")
+    print(f"Finished in {run.seconds:.0f} s.\n\nOpen the dashboards:")
+    for line in _dashboard_hints(Path(args.out), run.log_dir, run.logger_dirs):
+        print(f"  {line}")
+    return 0
+
+
+def _final_words(result: GateResult, checks: int) -> str:
+    verdict = "PASS" if result.passed else "FAIL"
+    weakest = result.weakest_axis
+    lines = [
+        f"Final verdict after {checks} checks: {verdict}, weakest axis {weakest} = {result.scores[weakest]:.3f} "
+        f"(threshold {result.thresholds[weakest]:.2f})"
+    ]
+    psnr, ssim = result.extras.get("psnr"), result.extras.get("ssim")
+    frames = "" if psnr is None or ssim is None else f"frames PSNR {psnr:.1f} dB, SSIM {ssim:.2f}; "
+    if result.passed:
+        lines.append(f"A usable simulator on this probe set: {frames}every axis above its threshold.")
+    elif psnr is not None and psnr >= GOOD_FRAMES_PSNR:
+        lines.append(f"Looks good, fails as a simulator: {frames}failing {', '.join(result.failing_axes)}.")
+    else:
+        lines.append(f"Not a simulator yet: {frames}failing {', '.join(result.failing_axes)}.")
+    return "\n".join(lines)
+
+
+def _dashboard_hints(out: Path, log_dir: Path, logger_dirs: dict[str, Path]) -> list[str]:
+    hints = []
+    if "tensorboard" in logger_dirs:
+        hints.append(f"tensorboard --logdir {shlex.quote(str(out))}    # then http://localhost:6006")
+    if "wandb" in logger_dirs:
+        run = logger_dirs["wandb"]
+        if run.name.startswith("offline-run-"):
+            hints.append(f"wandb sync {shlex.quote(str(run))}    # an offline run: upload it after `wandb login`")
+        else:
+            hints.append("W&B: follow the run's link above (project simgate-demo)")
+    if "csv" in logger_dirs:
+        hints.append(f"{shlex.quote(str(logger_dirs['csv'] / 'metrics.csv'))}    # every scalar, as CSV")
+    hints.append(f"simgate report {shlex.quote(str(log_dir))}    # latest scorecard and per-axis curves (PNG)")
+    return hints
+
+
+# ---------------------------------------------------------------------- report
+def _report(run_dir: Path, png: Path | None) -> int:
+    if not run_dir.exists():
+        print(f"simgate report: {run_dir} does not exist", file=sys.stderr)
+        return 2
+    folders = sorted({path.parent for path in run_dir.rglob("check-*.json")}, key=lambda p: p.stat().st_mtime)
+    if not folders:
+        print(f"simgate report: no gate reports (check-<step>.json) under {run_dir}", file=sys.stderr)
+        return 2
+    if len(folders) > 1:
+        others = ", ".join(str(folder) for folder in folders[:-1])
+        print(f"{len(folders)} runs under {run_dir}; reading the latest, {folders[-1]} (others: {others})\n")
+    reports = read_reports(folders[-1])
+    latest = reports[-1]
+    print(
+        f"{len(reports)} checks; latest at step {latest.get('step')} (epoch {latest.get('epoch')}), probe set "
+        f"{latest.get('probe_name')} {str(latest.get('manifest_hash', ''))[:12]}"
+    )
+    print(GateResult.from_dict(latest))
+    for alert in latest.get("alerts", []):
+        print(f"  ALERT {alert.get('level')}: {alert.get('title')}")
+    target = png or run_dir / CURVES_PNG
+    plot_curves(reports, target)
+    print(f"\nPer-axis curves: {target}")
+    return 0
+
+
+def plot_curves(reports: Sequence[dict[str, Any]], path: Path) -> None:
+    """Draw every gated axis over training steps, each with its threshold, and save a PNG.
+
+    Args:
+        reports: Gate reports ordered by step, as :func:`~simgate_tracking.report.read_reports` returns them.
+        path: Where the PNG goes.
+
+    Raises:
+        ModuleNotFoundError: If matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            "simgate report draws curves with matplotlib: pip install simgate-tracking[media]"
+        ) from err
+    steps = [int(report.get("step", 0)) for report in reports]
+    names = [axis for axis in AXES if any(axis in report.get("scores", {}) for report in reports)]
+    figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        scores = [report.get("scores", {}).get(name, float("nan")) for report in reports]
+        thresholds = [report.get("thresholds", {}).get(name, float("nan")) for report in reports]
+        ax.plot(steps, scores, marker="o", markersize=3, label="score")
+        ax.plot(steps, thresholds, linestyle="--", color="tab:red", label="threshold")
+        ax.set_title(name.replace("_", " "), fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("score")
+    axes[0][0].legend(loc="lower right", fontsize=8)
+    last = GateResult.from_dict(reports[-1])
+    verdict = "PASS" if last.passed else f"FAIL, weakest {last.weakest_axis}"
+    figure.suptitle(f"simulator gate over training (latest: {verdict})", fontsize=11)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""The demo run behind ``simgate demo``: a small world model trains on the toy world with the simulator gate on."""
+
+from __future__ import annotations
+
+import netrc
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from simgate_tracking.callbacks import GateEarlyStopping, SimulatorGateCallback
+from simgate_tracking.gate import GateResult
+from simgate_tracking.report import GateCheck
+from simgate_tracking.toy.data import ToyWorldDataModule
+from simgate_tracking.toy.model import ToyWorldModel
+from simgate_tracking.toy.probes import make_probe_set
+from simgate_tracking.toy.task import reached_goal
+
+LOGGERS: tuple[str, ...] = ("tensorboard", "wandb", "csv")
+RUN_NAME = "simgate-demo"
+
+
+def wandb_logged_in() -> bool:
+    """Whether W&B has credentials on this machine (``WANDB_API_KEY`` or a netrc entry), without any network call.
+
+    Example:
+        >>> isinstance(wandb_logged_in(), bool)
+        True
+    """
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def make_loggers(kinds: Sequence[str], out: Path) -> list[Any]:
+    """Lightning loggers for the demo, TensorBoard and CSV first so that the run's log directory is theirs.
+
+    W&B runs offline unless this machine is logged in (``wandb login``); it never asks for a key.
+
+    Raises:
+        ValueError: On an unknown logger name.
+        ModuleNotFoundError: If the chosen dashboard is not installed, naming the extra to install.
+    """
+    unknown = sorted(set(kinds) - set(LOGGERS))
+    if unknown:
+        raise ValueError(f"Expected loggers among {LOGGERS} but got {unknown}")
+    loggers: list[Any] = []
+    for kind in sorted(set(kinds), key=LOGGERS.index):
+        if kind == "tensorboard":
+            _require("tensorboard", "tensorboard")
+            loggers.append(L.pytorch.loggers.TensorBoardLogger(save_dir=str(out), name=RUN_NAME))
+        elif kind == "csv":
+            loggers.append(L.pytorch.loggers.CSVLogger(save_dir=str(out), name=RUN_NAME))
+        else:
+            _require("wandb", "wandb")
+            offline = not wandb_logged_in()
+            loggers.append(L.pytorch.loggers.WandbLogger(project=RUN_NAME, save_dir=str(out), offline=offline))
+    return loggers
+
+
+def _require(module: str, extra: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ModuleNotFoundError(
+            f"The demo's {module} dashboard needs {module}: pip install simgate-tracking[{extra}]"
+        )
+
+
+class ScorecardPrinter(Callback):
+    """Print the scorecard of every new gate check, and its alerts, above the progress bar.
+
+    Args:
+        write: Where lines go; default: the Trainer's progress bar (so the bar stays intact), else ``print``.
+    """
+
+    def __init__(self, write: Callable[[str], None] | None = None) -> None:
+        self.write = write
+        self.printed = 0
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Print the checks the gate callback ran since the last call."""
+        gate = next((cb for cb in trainer.callbacks if isinstance(cb, SimulatorGateCallback)), None)  # type: ignore[attr-defined]
+        if trainer.sanity_checking or gate is None or gate.last_check is None or len(gate.history) <= self.printed:
+            return
+        self.printed = len(gate.history)
+        check = gate.last_check
+        lines = [f"\ncheck {self.printed} (epoch {check.epoch}, step {check.step})", str(check.result)]
+        lines += [f"  ALERT {alert.level}: {alert.title}" for alert in check.alerts]
+        stopper = next((cb for cb in trainer.callbacks if isinstance(cb, GateEarlyStopping)), None)  # type: ignore[attr-defined]
+        if stopper is not None:
+            lines.append(f"  early stopping: {_stopping_status(stopper)}")
+        self._write("\n".join(lines))
+
+    def _write(self, text: str) -> None:
+        if self.write is not None:
+            self.write(text)
+            return
+        print(text)  # noqa: T201  (the demo's output is its purpose)
+
+
+def _stopping_status(stopper: GateEarlyStopping) -> str:
+    if stopper.checks_seen <= stopper.grace_checks:
+        return f"grace check {stopper.checks_seen}/{stopper.grace_checks}, not counted"
+    return f"{stopper.failures_in_a_row}/{stopper.patience} failing checks in a row"
+
+
+@dataclass
+class DemoRun:
+    """What a demo run produced: the final verdict, every check, and where to look."""
+
+    result: GateResult | None
+    checks: int
+    last_check: GateCheck | None
+    log_dir: Path
+    logger_dirs: dict[str, Path]
+    best_checkpoint: str | None
+    stopped_early: str | None
+    seconds: float
+
+
+def run_demo(
+    out: str | os.PathLike[str] = "runs",
+    loggers: Sequence[str] = ("tensorboard",),
+    max_epochs: int = 15,
+    train_windows: int = 1024,
+    seed: int = 0,
+    threads: int = 1,
+    progress_bar: bool = True,
+    write: Callable[[str], None] | None = None,
+) -> DemoRun:
+    """Train :class:`ToyWorldModel` on the toy world with the simulator gate on, and say how it went.
+
+    The gate scores the model on a fixed probe set after every epoch; :class:`GateEarlyStopping` stops a run that
+    keeps failing after a grace period of half the epochs; ``ModelCheckpoint`` keeps the checkpoint with the best
+    weakest axis (``simgate/min_axis``); the chosen dashboards get curves, rollout GIFs and alerts under ``out``.
+
+    Args:
+        out: Where runs go.
+        loggers: Dashboards among :data:`LOGGERS`.
+        max_epochs: Training epochs (one gate check each).
+        train_windows: Training windows per epoch (16 per step).
+        seed: Seeds the data, the model and the probe set.
+        threads: Torch intra-op threads. One is the default: the model is small, and on a busy machine more
+            threads than free cores make every step many times slower.
+        progress_bar: Show Lightning's progress bar.
+        write: Where progress text goes; default ``print``.
+
+    Raises:
+        ValueError: On a bad argument.
+
+    Example:
+        >>> import tempfile
+        >>> run = run_demo(tempfile.mkdtemp(), ["csv"], 1, train_windows=32, progress_bar=False)  # doctest: +ELLIPSIS
+        simgate demo: a small world model learns the toy world; the simulator gate scores it after every epoch
+        ...
+        check 1 (epoch 0, step 2)
+        simulator gate: FAIL (weakest axis: ...)
+        ...
+        >>> run.checks, run.result.passed, sorted(run.logger_dirs)
+        (1, False, ['csv'])
+    """
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
+        raise ValueError(f"Expected argument `max_epochs` to be a positive int but got {max_epochs!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"Expected argument `threads` to be a positive int but got {threads!r}")
+    started, previous_threads = time.perf_counter(), torch.get_num_threads()
+    say = write or print
+    out_dir = Path(out)
+    L.seed_everything(seed, verbose=False)
+    probe = make_probe_set(num_episodes=24, num_branches=3, horizon=10, seed=seed)
+    data = ToyWorldDataModule(train_windows=train_windows, val_windows=32, batch_size=16, horizon=8, seed=seed)
+    gate = SimulatorGateCallback(probe, task_fn=reached_goal, num_sample_episodes=2)
+    stopper = GateEarlyStopping(patience=3, grace_checks=max(1, max_epochs // 2), verbose=False)
+    best = ModelCheckpoint(monitor="simgate/min_axis", mode="max", save_top_k=1, filename="gate-best-{epoch:02d}")
+    printer = ScorecardPrinter(write)
+    trainer = L.Trainer(
+        default_root_dir=str(out_dir),
+        max_epochs=max_epochs,
+        logger=make_loggers(loggers, out_dir),
+        callbacks=[gate, stopper, best, printer],
+        log_every_n_steps=10,
+        enable_progress_bar=progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    say(
+        f"simgate demo: a small world model learns the toy world; the simulator gate scores it after every epoch\n"
+        f"  probe set  {probe.name}: {len(probe)} episodes x {probe.num_branches} action branches x "
+        f"{probe.horizon} steps, manifest {probe.manifest_hash[:12]}\n"
+        f"  training   {train_windows} windows per epoch, up to {max_epochs} epochs, "
+        f"on {trainer.strategy.root_device} ({threads} thread{'s' if threads > 1 else ''})\n"
+        f"  logs       {trainer.log_dir}"
+    )
+    model = ToyWorldModel(frame_shape=probe.frame_shape, action_dim=probe.action_dim, context_frames=2)
+    torch.set_num_threads(threads)
+    try:
+        _fit(trainer, model, data)
+        logger_dirs = _logger_dirs(trainer.loggers)
+    finally:
+        torch.set_num_threads(previous_threads)
+        _finish_wandb(trainer.loggers)
+    return DemoRun(
+        result=gate.history[-1] if gate.history else None,
+        checks=len(gate.history),
+        last_check=gate.last_check,
+        log_dir=Path(trainer.log_dir or out_dir),
+        logger_dirs=logger_dirs,
+        best_checkpoint=best.best_model_path or None,
+        stopped_early=stopper.reason if stopper.stopped_at_step is not None else None,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _logger_dirs(loggers: Sequence[Any]) -> dict[str, Path]:
+    """Where each dashboard wrote its run."""
+    names = {"TensorBoardLogger": "tensorboard", "CSVLogger": "csv", "WandbLogger": "wandb"}
+    found = {}
+    for logger in loggers:
+        kind = names.get(type(logger).__name__)
+        if kind == "wandb":
+            found[kind] = Path(logger.experiment.dir).parent  # the offline-run-* (or run-*) folder
+        elif kind is not None:
+            found[kind] = Path(logger.log_dir)
+    return found
+
+
+def _fit(trainer: L.Trainer, model: L.LightningModule, data: L.LightningDataModule) -> None:
+    with warnings.catch_warnings():
+        # a toy dataset in memory needs no loader workers, and the printer shows every alert already
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=r".* at step \d+: \w+ = [-\d.]+ \(threshold")
+        trainer.fit(model, datamodule=data)
+
+
+def _finish_wandb(loggers: Sequence[Any]) -> None:
+    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
+        import wandb
+
+        wandb.finish()  # W&B's closing lines come now, before the verdict, not after it at exit
