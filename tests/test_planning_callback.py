@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import lightning.pytorch as pl
 import pytest
@@ -18,6 +19,7 @@ from simgate_tracking.callbacks import SimulatorGateCallback
 from simgate_tracking.probes.planning import PlanningProbe, ToyPlanningEnvironment, toy_goal_progress
 from simgate_tracking.toy import ToyWorld, make_probe_set
 from simgate_tracking.toy.data import ToyWorldDataModule
+from simgate_tracking.toy.demo import run_demo
 from simgate_tracking.toy.model import ToyWorldModel
 from simgate_tracking.toy.task import reached_goal
 
@@ -143,3 +145,16 @@ def test_under_ddp_rank_zero_plans_and_every_rank_gets_the_same_scores_and_verdi
     assert zero["planning_success"] == pytest.approx(report["scores"]["planning_success"])
     assert zero["planning_success_real"] == report["extras"]["planning_success_real"] == 1.0
     assert zero["passed"] == 0.0 and report["passed"] is False
+
+
+def test_the_demo_shows_decision_agreement_and_planning_success_beside_the_axes(tmp_path):
+    printed = []
+    run = run_demo(tmp_path, ["csv"], max_epochs=1, train_windows=32, progress_bar=False, write=printed.append)
+    text = "\n".join(printed)
+    scorecard = text[text.index("simulator gate: ") :]
+    for name in ("controllability", "object_persistence", "task_validity", "decision_no_regret", "planning_success"):
+        assert f"\n  {name} " in scorecard, name
+    assert re.search(
+        r"\n  planning: [0-4]/4 episodes reach the goal with the model, 4/4 with the real environment", text
+    )
+    assert run.last_check.planning is not None and run.last_check.planning.success_rate_real == 1.0

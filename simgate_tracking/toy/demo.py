@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from simgate_tracking.callbacks import GateEarlyStopping, SimulatorGateCallback
 from simgate_tracking.gate import GateResult
+from simgate_tracking.probes.planning import PlanningProbe, ToyPlanningEnvironment, toy_goal_progress
 from simgate_tracking.report import GateCheck
 from simgate_tracking.toy.data import ToyWorldDataModule
 from simgate_tracking.toy.model import ToyWorldModel
@@ -98,6 +99,8 @@ class ScorecardPrinter(Callback):
         self.printed = len(gate.history)
         check = gate.last_check
         lines = [f"\ncheck {self.printed} (epoch {check.epoch}, step {check.step})", str(check.result)]
+        if check.planning is not None:
+            lines.append(f"  {check.planning.summary()}")
         lines += [f"  ALERT {alert.level}: {alert.title}" for alert in check.alerts]
         stopper = next((cb for cb in trainer.callbacks if isinstance(cb, GateEarlyStopping)), None)  # type: ignore[attr-defined]
         if stopper is not None:
@@ -182,7 +185,13 @@ def run_demo(
     L.seed_everything(seed, verbose=False)
     probe = make_probe_set(num_episodes=24, num_branches=3, horizon=10, seed=seed)
     data = ToyWorldDataModule(train_windows=train_windows, val_windows=32, batch_size=16, horizon=8, seed=seed)
-    gate = SimulatorGateCallback(probe, task_fn=reached_goal, num_sample_episodes=2)
+    # closed-loop planning in the real toy world from 4 of the probe's resets: costlier, so every 5th check
+    planning = PlanningProbe(
+        ToyPlanningEnvironment(), toy_goal_progress, seeds=probe.seeds[:4].tolist(), max_steps=16, candidates=16
+    )
+    gate = SimulatorGateCallback(
+        probe, task_fn=reached_goal, num_sample_episodes=2, planning_probe=planning, planning_every_n_checks=5
+    )
     stopper = GateEarlyStopping(patience=3, grace_checks=max(1, max_epochs // 2), verbose=False)
     best = ModelCheckpoint(monitor="simgate/min_axis", mode="max", save_top_k=1, filename="gate-best-{epoch:02d}")
     printer = ScorecardPrinter(write)
@@ -202,6 +211,8 @@ def run_demo(
         f"{probe.horizon} steps, manifest {probe.manifest_hash[:12]}\n"
         f"  training   {train_windows} windows per epoch, up to {max_epochs} epochs, "
         f"on {trainer.strategy.root_device} ({threads} thread{'s' if threads > 1 else ''})\n"
+        f"  planning   every 5th check from the first: {len(planning)} episodes of model-predictive control in the "
+        "real toy world\n"
         f"  logs       {trainer.log_dir}"
     )
     model = ToyWorldModel(frame_shape=probe.frame_shape, action_dim=probe.action_dim, context_frames=2)
