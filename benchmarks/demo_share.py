@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
-DEMO_EPOCHS = 3
+DEMO_EPOCHS = 15  # simgate demo's own defaults; early stopping may end it sooner
+DEMO_WINDOWS = 1024
+# what the callback's hook spends its time on, by method; the rest of the hook is the check itself
+PARTS = {"planning probe": "_plan", "dashboards and reports": "_publish"}
 
 
 @dataclass(frozen=True)
 class GateShare:
-    """Seconds inside the gate's hook against the whole training run that contains it."""
+    """Seconds inside the gate's hook against the whole training run that contains it, with a breakdown."""
 
     gate_seconds: float
     training_seconds: float
     checks: int
+    parts: dict[str, float] = field(default_factory=dict)
 
     @property
     def fraction(self) -> float:
@@ -29,51 +34,62 @@ class GateShare:
         """What was timed, in a few words."""
         return f"{self.checks} checks, {self.gate_seconds:.1f} s of {self.training_seconds:.1f} s"
 
+    def breakdown(self) -> str:
+        """Each part's share of training wall time: the check itself (rollouts, scorecard), planning, dashboards."""
+        check = self.gate_seconds - sum(self.parts.values())
+        shares = {"rollouts and scorecard": check, **self.parts}
+        return ", ".join(f"{name} {seconds / self.training_seconds:.1%}" for name, seconds in shares.items())
 
-def _timed_hook(callback: Any, spent: list[float]) -> None:
-    """Time the callback's validation-end hook, where every check runs, on this instance only."""
-    hook = callback.on_validation_epoch_end
 
-    def timed(trainer: Any, pl_module: Any) -> None:
+@contextmanager
+def _timed(owner: type, name: str, spent: list[float]) -> Iterator[None]:
+    """Time every call of ``owner.name`` while inside (a method the owner may lack is left alone)."""
+    method = owner.__dict__.get(name)
+    if method is None:
+        yield
+        return
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
-        hook(trainer, pl_module)
-        spent.append(time.perf_counter() - start)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - start)
 
-    callback.on_validation_epoch_end = timed
+    setattr(owner, name, timed)
+    try:
+        yield
+    finally:
+        setattr(owner, name, method)
 
 
-def gate_share(epochs: int = DEMO_EPOCHS, seed: int = 0) -> GateShare:
-    """Train the demo's world model on the toy world with the gate on, and time the gate inside the run.
+def gate_share(epochs: int = DEMO_EPOCHS, train_windows: int = DEMO_WINDOWS, seed: int = 0) -> GateShare:
+    """Run ``simgate demo``'s training (its settings, TensorBoard on) and time the gate callback inside it.
 
-    The share is measured inside the run (time in the gate's hook over the run's wall time), not as the difference
+    The share is measured inside one run (time in the gate's hook over the run's wall time), not as the difference
     of two runs, so that other load on a shared machine does not swing it.
     """
-    import lightning as L  # noqa: N812
-
     from simgate_tracking.callbacks import SimulatorGateCallback
-    from simgate_tracking.toy import make_probe_set
-    from simgate_tracking.toy.data import ToyWorldDataModule
-    from simgate_tracking.toy.model import ToyWorldModel
-    from simgate_tracking.toy.task import reached_goal
+    from simgate_tracking.toy.demo import run_demo
 
-    L.seed_everything(seed, verbose=False)
-    probe = make_probe_set(seed=seed)
-    data = ToyWorldDataModule(seed=seed)
-    model = ToyWorldModel(frame_shape=probe.frame_shape, action_dim=probe.action_dim)
-    callback = SimulatorGateCallback(probe, task_fn=reached_goal)
-    spent: list[float] = []
-    _timed_hook(callback, spent)
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu" if not torch.cuda.is_available() else "auto",
-        callbacks=[callback],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir="runs/benchmarks",
+    hook: list[float] = []
+    parts: dict[str, list[float]] = {name: [] for name in PARTS}
+    with tempfile.TemporaryDirectory() as out, ExitStack() as stack:
+        stack.enter_context(_timed(SimulatorGateCallback, "on_validation_epoch_end", hook))
+        for name, method in PARTS.items():
+            stack.enter_context(_timed(SimulatorGateCallback, method, parts[name]))
+        run = run_demo(
+            out=out,
+            loggers=("tensorboard",),
+            max_epochs=epochs,
+            train_windows=train_windows,
+            seed=seed,
+            progress_bar=False,
+            write=lambda text: None,
+        )
+    return GateShare(
+        gate_seconds=sum(hook),
+        training_seconds=run.seconds,
+        checks=run.checks,
+        parts={name: sum(spent) for name, spent in parts.items()},
     )
-    start = time.perf_counter()
-    trainer.fit(model, datamodule=data)
-    elapsed = time.perf_counter() - start
-    return GateShare(gate_seconds=sum(spent), training_seconds=elapsed, checks=len(callback.history))

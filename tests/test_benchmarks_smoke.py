@@ -10,7 +10,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_benchmark_command_prints_every_case_and_target():
     command = [sys.executable, "-m", "benchmarks", "--size", "2x2x4x3x16x16", "--device", "cpu", "--threads", "1"]
-    command += ["--repeats", "1", "--slow-repeats", "1", "--batch-size", "1", "--no-demo"]
+    command += [
+        "--repeats",
+        "1",
+        "--slow-repeats",
+        "1",
+        "--batch-size",
+        "1",
+        "--demo-epochs",
+        "1",
+        "--demo-windows",
+        "16",
+    ]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     # exit status 1 only means a speed target failed, which tiny sizes may do
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
@@ -24,4 +35,6 @@ def test_benchmark_command_prints_every_case_and_target():
     assert re.search(r"scorecard state bytes, 16 vs 256 episodes\s+(\d+) B vs \1 B\s+equal\s+PASS", out)
     for target in ("5-axis update / floor", "naive loop / 5-axis update", "5-axis update / SSIM", "peak memory"):
         assert target in out
-    assert "gate share of demo training time" in out
+    share = re.search(r"gate share of demo training time\s+([\d.]+)% \(1 checks", out)
+    assert share and 0 < float(share.group(1)) < 100
+    assert "rollouts and scorecard" in out
