@@ -24,7 +24,13 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``simgate`` and its subcommands."""
+    """The argument parser of ``simgate`` and its subcommands.
+
+    Example:
+        >>> args = build_parser().parse_args(["demo", "--logger", "wandb", "--logger", "csv", "--max-epochs", "3"])
+        >>> args.command, args.logger, args.max_epochs, args.out
+        ('demo', ['wandb', 'csv'], 3, 'runs')
+    """
     parser = argparse.ArgumentParser(
         prog="simgate", description="Score action-conditioned world models as simulators, not renderers."
     )
@@ -59,7 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``simgate`` with ``argv`` (default: the command line) and return the exit status."""
+    """Run ``simgate`` with ``argv`` (default: the command line) and return the exit status.
+
+    ``simgate demo`` returns 0 once the demo ran; ``simgate report`` returns 0, or 2 when ``RUN_DIR`` does not exist
+    or holds no gate report.
+
+    Example:
+        >>> import tempfile
+        >>> from simgate_tracking import SimulatorGate
+        >>> from simgate_tracking.report import GateCheck
+        >>> run = Path(tempfile.mkdtemp())
+        >>> for step, score in [(100, 0.4), (200, 0.8)]:
+        ...     _ = GateCheck(SimulatorGate().evaluate({"controllability": score}), step, 0, "ab12").write(run)
+        >>> main(["report", str(run)])  # doctest: +ELLIPSIS
+        2 checks; latest at step 200 (epoch 0), probe set probe ab12
+        simulator gate: PASS (weakest axis: controllability)
+          controllability           0.800  > 0.65  <- weakest
+        <BLANKLINE>
+        Per-axis curves: .../simgate-curves.png
+        0
+    """
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         return _demo(args)
@@ -138,7 +163,7 @@ def _report(run_dir: Path, png: Path | None) -> int:
         others = ", ".join(str(folder) for folder in folders[:-1])
         print(f"{len(folders)} runs under {run_dir}; reading the latest, {folders[-1]} (others: {others})\n")
     reports = read_reports(folders[-1])
-    latest = reports[-1]
+    latest = _in_axis_order(reports[-1])
     print(
         f"{len(reports)} checks; latest at step {latest.get('step')} (epoch {latest.get('epoch')}), probe set "
         f"{latest.get('probe_name')} {str(latest.get('manifest_hash', ''))[:12]}"
@@ -152,6 +177,13 @@ def _report(run_dir: Path, png: Path | None) -> int:
     return 0
 
 
+def _in_axis_order(report: dict[str, Any]) -> dict[str, Any]:
+    """The report with its scores in the order of :data:`AXES` (JSON stores them sorted by name)."""
+    scores = report.get("scores", {})
+    ordered = {axis: scores[axis] for axis in AXES if axis in scores}
+    return {**report, "scores": {**ordered, **{k: v for k, v in scores.items() if k not in ordered}}}
+
+
 def plot_curves(reports: Sequence[dict[str, Any]], path: Path) -> None:
     """Draw every gated axis over training steps, each with its threshold, and save a PNG.
 
@@ -161,6 +193,16 @@ def plot_curves(reports: Sequence[dict[str, Any]], path: Path) -> None:
 
     Raises:
         ModuleNotFoundError: If matplotlib is not installed.
+
+    Example:
+        >>> import tempfile
+        >>> reports = [{"step": s, "scores": {"controllability": v}, "thresholds": {"controllability": 0.65},
+        ...             "weakest_axis": "controllability", "passed": v > 0.65, "failing_axes": []}
+        ...            for s, v in [(100, 0.4), (200, 0.8)]]
+        >>> path = Path(tempfile.mkdtemp()) / "curves.png"
+        >>> plot_curves(reports, path)
+        >>> path.read_bytes()[1:4]
+        b'PNG'
     """
     try:
         import matplotlib
@@ -174,18 +216,19 @@ def plot_curves(reports: Sequence[dict[str, Any]], path: Path) -> None:
     steps = [int(report.get("step", 0)) for report in reports]
     names = [axis for axis in AXES if any(axis in report.get("scores", {}) for report in reports)]
     figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), sharey=True, squeeze=False)
+    last = GateResult.from_dict(reports[-1])
     for ax, name in zip(axes[0], names, strict=True):
         scores = [report.get("scores", {}).get(name, float("nan")) for report in reports]
         thresholds = [report.get("thresholds", {}).get(name, float("nan")) for report in reports]
         ax.plot(steps, scores, marker="o", markersize=3, label="score")
         ax.plot(steps, thresholds, linestyle="--", color="tab:red", label="threshold")
-        ax.set_title(name.replace("_", " "), fontsize=10)
+        failing = name in last.failing_axes  # the latest check's failing axes get red titles
+        ax.set_title(name.replace("_", " "), fontsize=10, color="tab:red" if failing else "black")
         ax.set_xlabel("step")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("score")
     axes[0][0].legend(loc="lower right", fontsize=8)
-    last = GateResult.from_dict(reports[-1])
     verdict = "PASS" if last.passed else f"FAIL, weakest {last.weakest_axis}"
     figure.suptitle(f"simulator gate over training (latest: {verdict})", fontsize=11)
     figure.tight_layout()

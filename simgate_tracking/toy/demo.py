@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 
 from simgate_tracking.callbacks import GateEarlyStopping, SimulatorGateCallback
 from simgate_tracking.gate import GateResult
@@ -53,6 +53,11 @@ def make_loggers(kinds: Sequence[str], out: Path) -> list[Any]:
     Raises:
         ValueError: On an unknown logger name.
         ModuleNotFoundError: If the chosen dashboard is not installed, naming the extra to install.
+
+    Example:
+        >>> import tempfile
+        >>> [type(logger).__name__ for logger in make_loggers(["csv", "tensorboard"], Path(tempfile.mkdtemp()))]
+        ['TensorBoardLogger', 'CSVLogger']
     """
     unknown = sorted(set(kinds) - set(LOGGERS))
     if unknown:
@@ -81,37 +86,50 @@ def _require(module: str, extra: str) -> None:
 
 
 class ScorecardPrinter(Callback):
-    """Print the scorecard of every new gate check, and its alerts, above the progress bar.
+    """Print the scorecard of every new gate check, its alerts and the early-stopping count, as training goes.
 
     Args:
-        write: Where lines go; default: the Trainer's progress bar (so the bar stays intact), else ``print``.
+        write: Where the text goes; default: the Trainer's progress bar (so that the bar stays whole), or ``print``.
+
+    Example:
+        >>> from simgate_tracking import SimulatorGate
+        >>> check = GateCheck(SimulatorGate().evaluate({"controllability": 0.5}), step=64, epoch=0, manifest_hash="ab")
+        >>> print(ScorecardPrinter().describe(1, check))
+        check 1 (epoch 0, step 64)
+        simulator gate: FAIL (weakest axis: controllability)
+          controllability           0.500  > 0.65  <- weakest
     """
 
     def __init__(self, write: Callable[[str], None] | None = None) -> None:
         self.write = write
         self.printed = 0
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Print the checks the gate callback ran since the last call."""
-        gate = next((cb for cb in trainer.callbacks if isinstance(cb, SimulatorGateCallback)), None)  # type: ignore[attr-defined]
-        if trainer.sanity_checking or gate is None or gate.last_check is None or len(gate.history) <= self.printed:
-            return
-        self.printed = len(gate.history)
-        check = gate.last_check
-        lines = [f"\ncheck {self.printed} (epoch {check.epoch}, step {check.step})", str(check.result)]
+    def describe(self, number: int, check: GateCheck, stopper: GateEarlyStopping | None = None) -> str:
+        """The text of check number ``number``: its scorecard, planning summary, alerts and early-stopping count."""
+        lines = [f"check {number} (epoch {check.epoch}, step {check.step})", str(check.result)]
         if check.planning is not None:
             lines.append(f"  {check.planning.summary()}")
         lines += [f"  ALERT {alert.level}: {alert.title}" for alert in check.alerts]
-        stopper = next((cb for cb in trainer.callbacks if isinstance(cb, GateEarlyStopping)), None)  # type: ignore[attr-defined]
         if stopper is not None:
             lines.append(f"  early stopping: {_stopping_status(stopper)}")
-        self._write("\n".join(lines))
+        return "\n".join(lines)
 
-    def _write(self, text: str) -> None:
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Print the checks the gate callback ran since the last call."""
+        callbacks = trainer.callbacks  # type: ignore[attr-defined]
+        gate = next((cb for cb in callbacks if isinstance(cb, SimulatorGateCallback)), None)
+        if trainer.sanity_checking or gate is None or gate.last_check is None or len(gate.history) <= self.printed:
+            return
+        self.printed = len(gate.history)
+        stopper = next((cb for cb in callbacks if isinstance(cb, GateEarlyStopping)), None)
+        text = "\n" + self.describe(self.printed, gate.last_check, stopper)
+        bar = trainer.progress_bar_callback
         if self.write is not None:
             self.write(text)
-            return
-        print(text)  # noqa: T201  (the demo's output is its purpose)
+        elif isinstance(bar, TQDMProgressBar) and not bar.is_disabled:
+            bar.print(text)
+        else:
+            print(text)  # the demo's output is its purpose
 
 
 def _stopping_status(stopper: GateEarlyStopping) -> str:
@@ -122,7 +140,18 @@ def _stopping_status(stopper: GateEarlyStopping) -> str:
 
 @dataclass
 class DemoRun:
-    """What a demo run produced: the final verdict, every check, and where to look."""
+    """What a demo run produced: the last verdict, how many checks ran, and where everything went.
+
+    Attributes:
+        result: The last check's verdict (None if no check ran).
+        checks: How many gate checks ran.
+        last_check: The last check with its alerts and per-episode scores.
+        log_dir: The Trainer's log directory (reports under ``simgate/``).
+        logger_dirs: Each dashboard's own run directory, by logger name.
+        best_checkpoint: The checkpoint with the best weakest axis, if any.
+        stopped_early: Why ``GateEarlyStopping`` stopped training, if it did.
+        seconds: Wall-clock time of the whole run.
+    """
 
     result: GateResult | None
     checks: int

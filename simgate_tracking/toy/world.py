@@ -33,6 +33,10 @@ class ToyState:
         agent: Top-left (x, y) of the agent.
         objects: (x, y, vx, vy) of every object, in identity order.
         goal: Top-left (x, y) of the goal region.
+
+    Example:
+        >>> ToyWorld().reset(seed=0)
+        ToyState(agent=(27, 15), objects=((18, 14, -2, 0), (8, 1, 0, -1)), goal=(25, 25))
     """
 
     agent: tuple[int, int]
@@ -50,6 +54,11 @@ class ToyEpisode:
         masks: (T, 1 + num_objects, H, W) bool, the visible pixels of the agent (slot 0) and of each object.
         visible: (T, 1 + num_objects) bool, whether any pixel of the entity shows.
         outcome: Whether the agent overlaps the goal region in the last frame.
+
+    Example:
+        >>> episode = ToyWorld().episode(seed=0, actions=[2, 2, 2, 2, 2])  # down, onto the goal below
+        >>> episode.future.shape, episode.visible.shape, episode.outcome
+        ((5, 3, 32, 32), (5, 3), True)
     """
 
     context: np.ndarray
