@@ -65,6 +65,7 @@ def _object_persistence_update(
     scratch = p - y
     error = _masked_sums(m, torch.nan_to_num(scratch.square_().sum(dim=2, keepdim=True))).squeeze(-1)
     area = m.sum(dim=(-2, -1))  # (B, T, N)
+    y = y.contiguous()  # a branch of a bigger tensor: copied once here, not by each contraction below
     background = _masked_sums(ring, y) / ring.sum(dim=(-2, -1)).unsqueeze(-1).clamp_min(1.0)
     inside = _masked_sums(m, y)
     inside_sq = _masked_sums(m, torch.mul(y, y, out=scratch))  # reuses the buffer: fresh memory is slow on CPU

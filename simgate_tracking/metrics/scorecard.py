@@ -22,7 +22,7 @@ from simgate_tracking.metrics.task_validity import TaskValidity
 from simgate_tracking.metrics.temporal_consistency import TemporalConsistency
 from simgate_tracking.metrics.visual_fidelity import VisualFidelity
 
-CPU_CHUNK_BYTES = 4 * 2**20  # float32 rollout bytes scored at once on CPU; see _episode_chunks
+CPU_CHUNKS, CPU_CHUNK_BYTES = 4, (4 * 2**20, 16 * 2**20)  # chunks of the episodes scored at once on CPU; see below
 
 
 class SimulatorScorecard(Metric):
@@ -121,11 +121,11 @@ class SimulatorScorecard(Metric):
                 self.controllability.update(p, y)
                 self.delta_psnr.update(p, y)
             self.visual_fidelity.update(p, y)
-            self.temporal_consistency.update(p[:, 0], y[:, 0])
+            # the axes below read the reference branch alone: the branches stacked for this chunk can go now
+            p = _float_frames(reference[part], "preds")
+            self.temporal_consistency.update(p, y[:, 0])
             if masks is not None:
-                self.object_persistence.update(
-                    p[:, 0], y[:, 0], masks[part], None if visible is None else visible[part]
-                )
+                self.object_persistence.update(p, y[:, 0], masks[part], None if visible is None else visible[part])
         index = torch.arange(len(reference), device=reference.device) if episode_index is None else episode_index
         if second is not None:
             self.update_reset(reference, second, target[:, 0], episode_index=index)
@@ -251,7 +251,10 @@ def _episode_chunks(*inputs: Tensor | None) -> list[slice]:
         return [slice(None)]
     if any(not isinstance(x, Tensor) or x.ndim == 0 or len(x) != len(frames) for x in given):
         return [slice(None)]
-    step = max(1, CPU_CHUNK_BYTES // (frames[0].numel() * 4))
+    # a quarter of the bundle, within bounds: few chunks (every chunk costs every axis its fixed overhead) whose
+    # temporaries stay a fraction of the rollouts the caller already holds
+    chunk_bytes = min(max(frames.numel() * 4 // CPU_CHUNKS, CPU_CHUNK_BYTES[0]), CPU_CHUNK_BYTES[1])
+    step = max(1, chunk_bytes // (frames[0].numel() * 4))
     return [slice(start, start + step) for start in range(0, len(frames), step)]
 
 
