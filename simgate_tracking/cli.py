@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from simgate_tracking.gate import AXES, GateResult
-from simgate_tracking.report import read_reports
+from simgate_tracking.report import PlanningResult, read_reports
 
 CURVES_PNG = "simgate-curves.png"
 GOOD_FRAMES_PSNR = 20.0  # dB: where small toy frames look right to the eye; only the wording of the verdict uses it
@@ -169,12 +169,28 @@ def _report(run_dir: Path, png: Path | None) -> int:
         f"{latest.get('probe_name')} {str(latest.get('manifest_hash', ''))[:12]}"
     )
     print(GateResult.from_dict(latest))
+    planned = [report for report in reports if "planning" in report]
+    if planned:  # the planning probe runs every few checks: its latest result, with the step it ran at
+        print(_planning_line(planned[-1]))
     for alert in latest.get("alerts", []):
         print(f"  ALERT {alert.get('level')}: {alert.get('title')}")
     target = png or run_dir / CURVES_PNG
     plot_curves(reports, target)
     print(f"\nPer-axis curves: {target}")
     return 0
+
+
+def _planning_line(report: dict[str, Any]) -> str:
+    """The planning probe's result in a report that has one, and the step it ran at.
+
+    Example:
+        >>> _planning_line({"step": 320, "planning": {"success": [True, False], "success_real": [True, True]}})
+        '  planning: 1/2 episodes reach the goal with the model, 2/2 with the real environment (step 320)'
+    """
+    planning = report["planning"]
+    success, real = list(planning.get("success", [])), list(planning.get("success_real", []))
+    summary = PlanningResult(success, real, steps=[], steps_real=[]).summary()
+    return f"  {summary} (step {report.get('step')})"
 
 
 def _in_axis_order(report: dict[str, Any]) -> dict[str, Any]:

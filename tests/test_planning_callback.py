@@ -15,8 +15,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tiny_world import trainer
 from wandb_reader import history_rows, read_finished_run, run_file
 
+from simgate_tracking import SimulatorGate
 from simgate_tracking.callbacks import SimulatorGateCallback
+from simgate_tracking.cli import main
 from simgate_tracking.probes.planning import PlanningProbe, ToyPlanningEnvironment, toy_goal_progress
+from simgate_tracking.report import GateCheck, PlanningResult
 from simgate_tracking.toy import ToyWorld, make_probe_set
 from simgate_tracking.toy.data import ToyWorldDataModule
 from simgate_tracking.toy.demo import run_demo
@@ -158,3 +161,18 @@ def test_the_demo_shows_decision_agreement_and_planning_success_beside_the_axes(
         r"\n  planning: [0-4]/4 episodes reach the goal with the model, 4/4 with the real environment", text
     )
     assert run.last_check.planning is not None and run.last_check.planning.success_rate_real == 1.0
+
+
+def test_simgate_report_prints_the_latest_planning_result_beside_the_axes(tmp_path, capsys):
+    gate = SimulatorGate()
+    planned = PlanningResult([True, False, False], [True, True, True], steps=[3, 8, 8], steps_real=[3, 4, 2])
+    for step, planning in [(100, planned), (200, None)]:  # the latest check did not plan
+        result = gate.evaluate(
+            {"controllability": 0.9, "task_validity": 0.4, **(planning.scores() if planning else {})}
+        )
+        GateCheck(result, step, epoch=0, manifest_hash="ab12", planning=planning).write(tmp_path / "simgate")
+    assert main(["report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    scorecard = out[out.index("simulator gate: FAIL (weakest axis: task_validity)") :]
+    line = "  planning: 1/3 episodes reach the goal with the model, 3/3 with the real environment (step 100)"
+    assert scorecard.index("  task_validity ") < scorecard.index(line)
