@@ -115,14 +115,14 @@ def main() -> None:
     gate = SimulatorGateCallback(probe, rollout_fn=as_rollout(module.model), task_fn=reached_goal)
     trainer = L.Trainer(
         default_root_dir=args.out,
-        max_epochs=1 if args.fast else 6,
+        max_epochs=1 if args.fast else 4,
         callbacks=[gate],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=not args.fast,
         enable_model_summary=False,
     )
-    trainer.fit(module, datamodule=ToyWorldDataModule(train_windows=32 if args.fast else 1024, val_windows=16))
+    trainer.fit(module, datamodule=ToyWorldDataModule(train_windows=32 if args.fast else 512, val_windows=16))
     print("1. your model, after training, through the adapter:")
     print(gate.history[-1])
 
