@@ -175,8 +175,9 @@ def run_demo(
 ) -> DemoRun:
     """Train :class:`ToyWorldModel` on the toy world with the simulator gate on, and say how it went.
 
-    The gate scores the model on a fixed probe set after every epoch; :class:`GateEarlyStopping` stops a run that
-    keeps failing after a grace period of half the epochs; ``ModelCheckpoint`` keeps the checkpoint with the best
+    The gate scores the model on a fixed probe set after every epoch, and every 5th check it also plans with the
+    model in the real toy world; :class:`GateEarlyStopping` stops a run that keeps failing after a grace period of
+    half the epochs; ``ModelCheckpoint`` keeps the checkpoint with the best
     weakest axis (``simgate/min_axis``); the chosen dashboards get curves, rollout GIFs and alerts under ``out``.
 
     Args:
