@@ -177,8 +177,8 @@ def run_demo(
 
     The gate scores the model on a fixed probe set after every epoch, and every 5th check it also plans with the
     model in the real toy world; :class:`GateEarlyStopping` stops a run that keeps failing after a grace period of
-    half the epochs; ``ModelCheckpoint`` keeps the checkpoint with the best
-    weakest axis (``simgate/min_axis``); the chosen dashboards get curves, rollout GIFs and alerts under ``out``.
+    half the epochs; ``ModelCheckpoint`` keeps the checkpoint with the best weakest axis (``simgate/min_axis``);
+    the chosen dashboards get curves, rollout GIFs and alerts under ``out``.
 
     Args:
         out: Where runs go.
