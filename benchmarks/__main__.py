@@ -96,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             targets += speed_targets(result)
     first = make_bundle(args.size[0]).to(args.device)
     small, large = scorecard_state_bytes(first, 1), scorecard_state_bytes(first, 16)
-    targets.append(state_target(small, large))
+    episodes = args.size[0].episodes
+    targets.append(state_target(small, large, (episodes, 16 * episodes)))
     peak = gate_check_peak(first, args.size[0], args.batch_size)
     targets.append(memory_target(peak.added_bytes, peak.batch_bytes, peak.method))
     share = None if args.no_demo else gate_share(args.demo_epochs, args.demo_windows)

@@ -66,9 +66,10 @@ def speed_targets(result: SpeedResult) -> list[Target]:
     return targets
 
 
-def state_target(small: int, large: int) -> Target:
+def state_target(small: int, large: int, episodes: tuple[int, int]) -> Target:
     """Metric state bytes must not grow with the probe set."""
-    return Target("scorecard state bytes, 16 vs 256 episodes", f"{small} B vs {large} B", "equal", small == large)
+    name = f"scorecard state bytes, {episodes[0]} vs {episodes[1]} episodes"
+    return Target(name, f"{small} B vs {large} B", "equal", small == large)
 
 
 def memory_target(added: int | None, batch: int, method: str) -> Target:

@@ -32,7 +32,7 @@ def test_benchmark_command_prints_every_case_and_target():
         assert re.search(rf"^{axis}\s+\d", out, flags=re.M), axis
     gap = float(re.search(r"largest score difference (\S+)", out).group(1))
     assert gap < 1e-4  # the naive loop and the scorecard compute the same scores
-    assert re.search(r"scorecard state bytes, 16 vs 256 episodes\s+(\d+) B vs \1 B\s+equal\s+PASS", out)
+    assert re.search(r"scorecard state bytes, 2 vs 32 episodes\s+(\d+) B vs \1 B\s+equal\s+PASS", out)
     for target in ("5-axis update / floor", "naive loop / 5-axis update", "5-axis update / SSIM", "peak memory"):
         assert target in out
     share = re.search(r"gate share of demo training time\s+([\d.]+)% \(1 checks", out)
