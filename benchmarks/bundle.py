@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -54,6 +55,18 @@ class Bundle:
     visible: Tensor  # (B, T, N) bool
     task_pred: Tensor  # (B,) bool
     task_real: Tensor  # (B,) bool
+
+    def feed(self, card: Any) -> None:
+        """Update a ``SimulatorScorecard`` with the whole bundle, as a gate check does."""
+        card.update(
+            self.preds,
+            self.target,
+            second=self.second,
+            masks=self.masks,
+            visible=self.visible,
+            task_pred=self.task_pred,
+            task_real=self.task_real,
+        )
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> Bundle:
         """The same bundle on ``device``, frames in ``dtype``."""

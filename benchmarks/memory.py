@@ -38,15 +38,7 @@ def scorecard_state_bytes(bundle: Bundle, updates: int) -> int:
     """State bytes of a scorecard after ``updates`` updates with the bundle (its episodes times ``updates``)."""
     card = ProbeRunner(_probe_set(bundle)).make_scorecard().to(bundle.preds.device)
     for _ in range(updates):
-        card.update(
-            bundle.preds,
-            bundle.target,
-            second=bundle.second,
-            masks=bundle.masks,
-            visible=bundle.visible,
-            task_pred=bundle.task_pred,
-            task_real=bundle.task_real,
-        )
+        bundle.feed(card)
     return state_bytes(card)
 
 

@@ -52,15 +52,7 @@ class SpeedResult:
 
 def _update(card: SimulatorScorecard, bundle: Bundle) -> Callable[[], None]:
     def call() -> None:
-        card.update(
-            bundle.preds,
-            bundle.target,
-            second=bundle.second,
-            masks=bundle.masks,
-            visible=bundle.visible,
-            task_pred=bundle.task_pred,
-            task_real=bundle.task_real,
-        )
+        bundle.feed(card)
 
     return call
 

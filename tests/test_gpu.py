@@ -25,15 +25,7 @@ SYNC_OPS = {"aten::_local_scalar_dense", "aten::item", "aten::nonzero", "aten::i
 
 
 def _scorecard_update(card, bundle):
-    card.update(
-        bundle.preds,
-        bundle.target,
-        second=bundle.second,
-        masks=bundle.masks,
-        visible=bundle.visible,
-        task_pred=bundle.task_pred,
-        task_real=bundle.task_real,
-    )
+    bundle.feed(card)
 
 
 def _updates(bundle):
