@@ -72,14 +72,5 @@ def frame_pair(preds: Tensor, target: Tensor, rank: int, layout: str, names: tup
     return p, y
 
 
-def finite_episodes(x: Tensor) -> Tensor:
-    """Return a (B,) bool tensor: True where every value of episode ``b`` (first dim) is finite. No host sync."""
-    flat = x.flatten(1)
-    if flat.shape[1] == 0:
-        return torch.ones(flat.shape[0], dtype=torch.bool, device=x.device)
-    # max and min propagate NaN and reach +-Inf: two fused reductions, no (B, ...) bool temporary
-    return torch.isfinite(flat.amax(dim=1)) & torch.isfinite(flat.amin(dim=1))
-
-
 class NothingToScoreError(ValueError, RuntimeError):
     """An axis saw no episode it can score: no update yet, no visible object, or fewer than 2 policies to rank."""

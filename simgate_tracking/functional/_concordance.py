@@ -13,11 +13,14 @@ def concordance_from_sums(twice_inner: Tensor, energy: Tensor, eps: float = EPS)
     return torch.nan_to_num(((twice_inner + eps) / (energy + eps)).clamp(0.0, 1.0), nan=0.0)
 
 
-def concordance(x: Tensor, y: Tensor, dims: tuple[int, ...], eps: float = EPS, overwrite_x: bool = False) -> Tensor:
+def concordance(
+    x: Tensor, y: Tensor, dims: tuple[int, ...], eps: float = EPS, overwrite_x: bool = False
+) -> tuple[Tensor, Tensor]:
     r"""Concordance :math:`(2\langle x, y\rangle + \epsilon) / (\|x\|^2 + \|y\|^2 + \epsilon)`, clamped to [0, 1].
 
     It is 1 iff ``x == y`` and 0 when ``x`` shows no change where ``y`` shows one. An entry with non-finite values
-    scores 0.
+    scores 0. Also returns :math:`\|x\|^2`, non-finite exactly where ``x`` has a NaN or Inf (or overflows), so a
+    caller needs no separate pass over ``x`` to find them.
 
     Args:
         x: The model's change field.
@@ -29,12 +32,13 @@ def concordance(x: Tensor, y: Tensor, dims: tuple[int, ...], eps: float = EPS, o
     Example:
         >>> import torch
         >>> y = torch.tensor([[1.0, 2.0], [1.0, 0.0]])
-        >>> concordance(y, y, dims=(1,))
+        >>> concordance(y, y, dims=(1,))[0]
         tensor([1., 1.])
-        >>> concordance(-y, y, dims=(1,))  # the opposite change
+        >>> concordance(-y, y, dims=(1,))[0]  # the opposite change
         tensor([0., 0.])
     """
     # squared norms are fused single passes; 2<x, y> = |x|^2 + |y|^2 - |x - y|^2 needs no product field in memory
-    energy = torch.linalg.vector_norm(x, dim=dims).square() + torch.linalg.vector_norm(y, dim=dims).square()
+    x_energy = torch.linalg.vector_norm(x, dim=dims).square()
+    energy = x_energy + torch.linalg.vector_norm(y, dim=dims).square()
     gap = torch.linalg.vector_norm(x.sub_(y) if overwrite_x else x - y, dim=dims).square()
-    return concordance_from_sums(energy - gap, energy, eps)
+    return concordance_from_sums(energy - gap, energy, eps), x_energy

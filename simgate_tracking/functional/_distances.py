@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-CPU_BLOCK_VALUES = 2**17  # values of each row stacked at once on CPU: 2(K+1) rows of them stay in cache
+from simgate_tracking.functional._precision import full_precision_matmul
+
+CPU_BLOCK_VALUES = 2**16  # values of every episode's rows taken at once on CPU: the block stays in cache
 
 # the last (p, y, their versions, distances) computed inside `sharing_branch_distances`, else None
 _SHARED: ContextVar[list[tuple[Tensor, Tensor, int, int, Tensor]] | None] = ContextVar("_SHARED", default=None)
@@ -65,23 +67,50 @@ def branch_distances(p: Tensor, y: Tensor) -> Tensor:
 
 
 def _branch_distances(p: Tensor, y: Tensor) -> Tensor:
+    if p.device.type == "cpu":
+        return _gram_distances(p, y)
+    return _pairwise_distances(p, y)
+
+
+def _pairwise_distances(p: Tensor, y: Tensor) -> Tensor:
+    """Episode by episode, ``torch.pdist`` of whole rows: one kernel per episode and no cancellation."""
     episodes, branches = p.shape[:2]
     rows = 2 * branches
     p_rows, y_rows = p.reshape(episodes, branches, -1), y.reshape(episodes, branches, -1)
-    length = p_rows.shape[-1]
-    block = min(length, CPU_BLOCK_VALUES) if p.device.type == "cpu" else length
-    # squared distances add up over blocks of columns: one small buffer, reused, stacks the rows of a block
-    # (a buffer of whole rows would be fresh, page-faulted memory at every call on CPU)
-    buffer = p.new_empty(rows * block)
-    condensed = p.new_zeros(episodes, rows * (rows - 1) // 2)
+    buffer = p.new_empty(rows, p_rows.shape[-1])
+    condensed = p.new_empty(episodes, rows * (rows - 1) // 2)
     for b in range(episodes):
-        for start in range(0, length, block):
-            width = min(block, length - start)
-            stacked = buffer[: rows * width].view(rows, width)
-            torch.cat([p_rows[b, :, start : start + width], y_rows[b, :, start : start + width]], out=stacked)
-            condensed[b] += F.pdist(stacked).square()
+        torch.cat([p_rows[b], y_rows[b]], out=buffer)
+        condensed[b] = F.pdist(buffer).square()
     upper = torch.triu_indices(rows, rows, offset=1, device=p.device)
     out = p.new_zeros(episodes, rows, rows)
     out[:, upper[0], upper[1]] = condensed
     out[:, upper[1], upper[0]] = condensed
     return out
+
+
+def _gram_distances(p: Tensor, y: Tensor) -> Tensor:
+    r"""On CPU: :math:`\|a - b\|^2 = G_{aa} + G_{bb} - 2 G_{ab}` from Gram matrices of cache-sized column blocks.
+
+    One batched matrix product per block reads every row once (``pdist`` reads each row once per pair). Rows are
+    taken relative to reality's reference branch, so the Gram entries are as small as the differences between rows
+    and cancellation stays at float32 rounding of those differences; blocks add up in float64.
+    """
+    episodes, branches = p.shape[:2]
+    p_rows, y_rows = p.reshape(episodes, branches, -1), y.reshape(episodes, branches, -1)
+    length = p_rows.shape[-1]
+    block = max(1, min(length, CPU_BLOCK_VALUES // episodes))
+    buffer = p.new_empty(episodes * 2 * branches * block)
+    gram = torch.zeros(episodes, 2 * branches, 2 * branches, dtype=torch.float64)
+    with full_precision_matmul():
+        for start in range(0, length, block):
+            width = min(block, length - start)
+            rows = buffer[: episodes * 2 * branches * width].view(episodes, 2 * branches, width)
+            reference = y_rows[:, :1, start : start + width]
+            torch.sub(p_rows[:, :, start : start + width], reference, out=rows[:, :branches])
+            torch.sub(y_rows[:, :, start : start + width], reference, out=rows[:, branches:])
+            gram += torch.bmm(rows, rows.transpose(1, 2))
+    norms = gram.diagonal(dim1=1, dim2=2)
+    distances = (norms.unsqueeze(2) + norms.unsqueeze(1) - 2 * gram).clamp_min(0.0)
+    distances.diagonal(dim1=1, dim2=2).zero_()
+    return distances.to(p.dtype)

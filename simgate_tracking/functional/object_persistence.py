@@ -5,29 +5,27 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from simgate_tracking.functional._checks import check_dims, finite_episodes, frame_pair
+from simgate_tracking.functional._checks import check_dims, frame_pair
+from simgate_tracking.functional._precision import full_precision_matmul
 
 _FRAMES = "(B, T, C, H, W)"
 EPS = 1e-8
 
 
-def _check_masks(masks: Tensor, visible: Tensor | None, frames: Tensor) -> tuple[Tensor, Tensor]:
+def _check_masks(masks: Tensor, visible: Tensor | None, frames: Tensor) -> None:
     b, t, _, h, w = frames.shape
     check_dims(masks, (b, t, None, h, w), "masks", "(B, T, N, H, W)")
     if masks.dtype != torch.bool:
         raise TypeError(f"Expected `masks` to be a bool tensor but got dtype {masks.dtype}")
-    present = masks.flatten(3).view(torch.uint8).amax(dim=3).bool()  # any(), but a fast reduction on CPU
     if visible is None:
-        return masks, present
+        return
     check_dims(visible, (b, t, masks.shape[2]), "visible", "(B, T, N)")
     if visible.dtype != torch.bool:
         raise TypeError(f"Expected `visible` to be a bool tensor but got dtype {visible.dtype}")
-    # an object flagged visible with an empty mask has nothing to score
-    return masks, visible & present
 
 
-def _ring(masks: Tensor, width: int) -> Tensor:
-    """The thin band of pixels just outside each mask: what the region would show if the object vanished."""
+def _dilate(masks: Tensor, width: int) -> Tensor:
+    """Each mask grown by ``width`` pixels on every side."""
     grown = masks
     # a (2w+1) square dilation is a row pass then a column pass of shifted ORs: bool ops, no float pooling
     for dim in (-1, -2):
@@ -36,20 +34,38 @@ def _ring(masks: Tensor, width: int) -> Tensor:
             spread.narrow(dim, shift, n - shift).logical_or_(grown.narrow(dim, 0, n - shift))
             spread.narrow(dim, 0, n - shift).logical_or_(grown.narrow(dim, shift, n - shift))
         grown = spread
-    return grown & ~masks
+    return grown
 
 
-def _as_weights(mask: Tensor, dtype: torch.dtype) -> Tensor:
-    """A bool mask as 0/1 weights; through uint8, which converts several times faster than bool on CPU."""
-    return mask.view(torch.uint8).to(dtype)
+def _region_sums(p: Tensor, y: Tensor, masks: Tensor, ring_width: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Sums over every object's mask and ring in one contraction over pixels, and a per-episode finite flag.
 
-
-def _masked_sums(weights: Tensor, values: Tensor) -> Tensor:
-    """(B, T, N, C): per-pixel sums of every channel of ``values`` (B, T, C, H, W) under every mask of ``weights``."""
-    b, t, n, h, w = weights.shape
-    # values go in as a transposed view, which BLAS reads in place (einsum would copy them into its own layout)
-    sums = torch.bmm(weights.reshape(b * t, n, h * w), values.reshape(b * t, -1, h * w).transpose(1, 2))
-    return sums.view(b, t, n, -1)
+    Returns (B, T, N, 2 + 2C) sums under the masks and under the rings, columns: squared error summed over
+    channels, area, the C real channels, their C squares; and (B,) True where the rollout is finite.
+    """
+    b, t, c, h, w = p.shape
+    n = masks.shape[2]
+    # masks are binary, so every masked sum is a matrix product over pixels: no (B, T, N, C, H, W) temporary.
+    # bool converts to float several times faster through uint8 on CPU
+    weights = p.new_empty(b, t, 2 * n, h, w)
+    weights[:, :, :n].copy_(masks.view(torch.uint8))
+    weights[:, :, n:].copy_(_dilate(masks, ring_width).view(torch.uint8))
+    values = p.new_empty(b, t, 2 + 2 * c, h, w)
+    error, area, colour, colour_sq = values.split((1, 1, c, c), dim=2)
+    torch.sum(torch.sub(p, y, out=colour).square_(), dim=2, keepdim=True, out=error)
+    # a NaN or Inf frame makes its episode's error non-finite: no separate pass over the rollouts
+    finite = torch.isfinite(error.sum(dim=(1, 2, 3, 4)))
+    # an overflowing error (finite but huge output) must not turn into NaN where a mask weighs it by 0
+    error.nan_to_num_()
+    area.fill_(1.0)
+    colour.copy_(y)
+    torch.mul(y, y, out=colour_sq)
+    with full_precision_matmul():
+        sums = torch.bmm(weights.view(b * t, 2 * n, h * w), values.view(b * t, 2 + 2 * c, h * w).transpose(1, 2))
+    sums = sums.view(b, t, 2 * n, 2 + 2 * c)
+    # the ring, the thin band just outside a mask (what the region would show if the object vanished), is its
+    # dilation less the mask itself
+    return sums[:, :, :n], sums[:, :, n:] - sums[:, :, :n], finite
 
 
 def _object_persistence_update(
@@ -57,22 +73,16 @@ def _object_persistence_update(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Per-episode persistence (its weakest track), a finite flag, and a flag for episodes with any visible object."""
     p, y = frame_pair(preds, target, 5, _FRAMES, ("preds", "target"))
-    masks, visible = _check_masks(masks, visible, p)
-    finite = finite_episodes(p)
-    m, ring = _as_weights(masks, p.dtype), _as_weights(_ring(masks, ring_width), p.dtype)
-    # masks are binary, so every masked sum is one contraction over pixels: no (B, T, N, C, H, W) temporary
-    # an overflowing error (finite but huge output) must not turn into NaN where a mask weighs it by 0
-    scratch = p - y
-    error = _masked_sums(m, torch.nan_to_num(scratch.square_().sum(dim=2, keepdim=True))).squeeze(-1)
-    area = m.sum(dim=(-2, -1))  # (B, T, N)
-    y = y.contiguous()  # a branch of a bigger tensor: copied once here, not by each contraction below
-    background = _masked_sums(ring, y) / ring.sum(dim=(-2, -1)).unsqueeze(-1).clamp_min(1.0)
-    inside = _masked_sums(m, y)
-    inside_sq = _masked_sums(m, torch.mul(y, y, out=scratch))  # reuses the buffer: fresh memory is slow on CPU
+    _check_masks(masks, visible, p)
+    c = p.shape[2]
+    inside, around, finite = _region_sums(p, y, masks, ring_width)
+    error, area = inside[..., 0], inside[..., 1]  # (B, T, N)
+    # an object flagged visible with an empty mask has nothing to score
+    visible = area > 0 if visible is None else visible & (area > 0)
+    background = around[..., 2 : 2 + c] / around[..., 1:2].clamp_min(1.0)  # mean real colour of the ring
     # |(Y - B) M|^2 expanded: sum_M y^2 - 2 B sum_M y + B^2 |M|
-    contrast = (
-        (inside_sq - 2 * background * inside + background.square() * area.unsqueeze(-1)).sum(dim=-1).clamp_min(0.0)
-    )
+    contrast = inside[..., 2 + c :] - 2 * background * inside[..., 2 : 2 + c] + background.square() * area[..., None]
+    contrast = contrast.sum(dim=-1).clamp_min(0.0)
     # a step that shows only part of an object weighs in proportion to the part shown (occlusion slivers)
     share = area / torch.where(visible, area, torch.zeros_like(area)).amax(dim=1, keepdim=True).clamp_min(1.0)
     presence = (1 - share * error / (contrast + EPS)).clamp(0.0, 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from simgate_tracking.functional._checks import finite_episodes, frame_pair
+from simgate_tracking.functional._checks import frame_pair
 from simgate_tracking.functional._concordance import concordance
 
 _LAYOUT = "(B, T, C, H, W)"
@@ -16,9 +16,10 @@ def _temporal_consistency_update(preds: Tensor, target: Tensor) -> tuple[Tensor,
     p, y = frame_pair(preds, target, 5, _LAYOUT, ("preds", "target"))
     if p.shape[1] < 2:
         raise ValueError(f"Expected `preds` to have T >= 2 steps in {_LAYOUT} but got T = {p.shape[1]}")
-    finite = finite_episodes(p)
     # summed over all steps before the ratio, so steps where reality is still cannot dominate
-    scores = concordance(p[:, 1:] - p[:, :-1], y[:, 1:] - y[:, :-1], dims=(1, 2, 3, 4), overwrite_x=True)
+    scores, change = concordance(p[:, 1:] - p[:, :-1], y[:, 1:] - y[:, :-1], dims=(1, 2, 3, 4), overwrite_x=True)
+    # a NaN or Inf frame makes its episode's change non-finite: no separate pass over the frames
+    finite = torch.isfinite(change)
     return torch.where(finite, scores, torch.zeros_like(scores)), finite
 
 
