@@ -52,7 +52,11 @@ def _region_sums(p: Tensor, y: Tensor, masks: Tensor, ring_width: int) -> tuple[
     weights[:, :, n:].copy_(_dilate(masks, ring_width).view(torch.uint8))
     values = p.new_empty(b, t, 2 + 2 * c, h, w)
     error, area, colour, colour_sq = values.split((1, 1, c, c), dim=2)
-    torch.sum(torch.sub(p, y, out=colour).square_(), dim=2, keepdim=True, out=error)
+    # the squared error summed over channels, channel by channel: the area column is scratch until filled below
+    torch.sub(p[:, :, :1], y[:, :, :1], out=error).square_()
+    for channel in range(1, c):
+        difference = torch.sub(p[:, :, channel : channel + 1], y[:, :, channel : channel + 1], out=area)
+        error.addcmul_(difference, difference)
     # a NaN or Inf frame makes its episode's error non-finite: no separate pass over the rollouts
     finite = torch.isfinite(error.sum(dim=(1, 2, 3, 4)))
     # an overflowing error (finite but huge output) must not turn into NaN where a mask weighs it by 0
