@@ -16,6 +16,8 @@ from simgate_tracking.report import RolloutSamples
 VideoFormat = Literal["gif", "mp4"]
 DEFAULT_MAX_BYTES = 2_000_000
 MIN_SIDE = 32  # below this a shrunk video shows nothing worth its bytes
+GIF_COLOURS = 255  # the 256th palette index marks pixels unchanged since the previous frame
+UNCHANGED = GIF_COLOURS
 
 
 def default_video_format() -> VideoFormat:
@@ -28,10 +30,34 @@ def default_video_format() -> VideoFormat:
 
 
 def _gif(frames: np.ndarray, fps: float) -> bytes:
+    """One palette for the whole clip, pixels unchanged since the previous frame left transparent."""
     Image, _, _ = _require_pillow()
-    images = [Image.fromarray(frame) for frame in frames]
+    count, height, width, _ = frames.shape
+    # every frame quantised at once: one shared palette, and a colour seen in one frame only still gets an entry
+    clip = Image.fromarray(np.ascontiguousarray(frames).reshape(count * height, width, 3))
+    indexed = clip.quantize(GIF_COLOURS, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    palette = indexed.getpalette()[: 3 * GIF_COLOURS]
+    palette += [0] * (3 * 256 - len(palette))
+    indices = np.asarray(indexed).reshape(count, height, width).copy()
+    # what the viewer already shows need not be sent again: transparent runs compress to almost nothing
+    indices[1:][indices[1:] == indices[:-1]] = UNCHANGED
+    images = []
+    for frame in indices:
+        image = Image.frombytes("P", (width, height), frame.tobytes())
+        image.putpalette(palette)
+        images.append(image)
     buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    images[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=round(1000 / fps),
+        loop=0,
+        transparency=UNCHANGED,
+        disposal=1,  # keep each frame under the next, so its transparent pixels show the one before
+        optimize=False,  # Pillow's palette optimisation costs a pass per frame and saves little on a shared palette
+    )
     return buffer.getvalue()
 
 

@@ -11,16 +11,32 @@ from simgate_tracking.loggers.text import verdict_line
 from simgate_tracking.report import GateCheck
 
 PASS_COLOUR, FAIL_COLOUR, WEAKEST_EDGE = "#2e9d5b", "#d1453b", "#111111"
+WIDTH, ROW_HEIGHT, DPI = 7.5, 0.5, 100  # inches, inches per axis, pixels per inch
+# margins in inches: room for the title above and the x tick labels below; a layout engine costs more than the drawing
+TOP, BOTTOM, PAD = 0.35, 0.4, 0.2
+BARS_RIGHT, FIDELITY_LEFT = 0.72, 0.73  # fractions of the width: the bars take about three quarters
+AXIS_TICKS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
-def _require_matplotlib() -> Any:
+def _require_matplotlib() -> tuple[Any, Any]:
     try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ModuleNotFoundError as err:
         raise ModuleNotFoundError(
             "Scorecard pictures need matplotlib: install it with `pip install simgate-tracking[media]`"
         ) from err
-    return Figure
+    return Figure, FigureCanvasAgg
+
+
+def _place(figure: Any, bars: Any, fidelity: Any, renderer: Any) -> None:
+    """Set the panels' positions by hand, leaving the y tick labels exactly the room they take."""
+    width, height = figure.get_size_inches()
+    labels = max((label.get_window_extent(renderer).width for label in bars.get_yticklabels()), default=0.0)
+    left = (labels / figure.dpi + PAD) / width
+    bottom, top = BOTTOM / height, 1 - TOP / height
+    bars.set_position((left, bottom, max(BARS_RIGHT - left, 0.05), top - bottom))
+    fidelity.set_position((FIDELITY_LEFT, bottom, 1 - FIDELITY_LEFT, top - bottom))
 
 
 def scorecard_figure(check: GateCheck) -> Any:
@@ -29,7 +45,7 @@ def scorecard_figure(check: GateCheck) -> Any:
     Each gated axis is a horizontal bar with its threshold as a black tick; the weakest axis is outlined; frame
     quality (PSNR, SSIM, delta-PSNR) sits in a separate panel marked "not gated". Bars are green above their
     threshold and red at or below it. The title holds the step, the verdict and the weakest axis. The figure is built
-    without pyplot, so it opens no window and needs no display.
+    without pyplot on an Agg canvas, so it opens no window, needs no display and touches no global figure state.
 
     Args:
         check: The gate check to draw.
@@ -47,11 +63,12 @@ def scorecard_figure(check: GateCheck) -> Any:
         >>> [len(axes.patches) for axes in figure.axes], figure.axes[0].get_title(loc="left")
         ([2, 0], 'step 120: FAIL, weakest object_persistence 0.640 (threshold 0.65)')
     """
-    Figure = _require_matplotlib()
+    Figure, FigureCanvasAgg = _require_matplotlib()
     result = check.result
     names = list(result.scores)
-    figure = Figure(figsize=(7.5, 0.5 * len(names) + 1.4), dpi=100, layout="constrained")
-    bars, fidelity = figure.subplots(1, 2, width_ratios=(3, 1))
+    figure = Figure(figsize=(WIDTH, ROW_HEIGHT * len(names) + 1.4), dpi=DPI)
+    canvas = FigureCanvasAgg(figure)
+    bars, fidelity = figure.add_axes((0, 0, 1, 1)), figure.add_axes((0, 0, 1, 1))
     rows = np.arange(len(names))[::-1]
     colours = [FAIL_COLOUR if name in result.failing_axes else PASS_COLOUR for name in names]
     drawn = bars.barh(rows, [result.scores[name] for name in names], color=colours, height=0.6)
@@ -62,16 +79,27 @@ def scorecard_figure(check: GateCheck) -> Any:
         bars.text(bar.get_width() + 0.01, bar.get_y() + 0.3, f"{result.scores[name]:.3f}", va="center", fontsize=8)
     bars.vlines([result.thresholds[name] for name in names], rows - 0.4, rows + 0.4, colors="black", linewidth=2)
     bars.set_yticks(rows, names)
-    bars.set_xlim(0, 1.1 if all(name in AXES for name in names) else None)
+    if all(name in AXES for name in names):
+        bars.set_xlim(0, 1.1)
+        bars.set_xticks(AXIS_TICKS)  # fixed ticks spare the locator's work and a hidden tick past the edge
     bars.set_title(verdict_line(check), fontsize=9, loc="left")
     fidelity.axis("off")
     lines = [f"{name}: {value:.3f}" for name, value in result.extras.items()] or ["(none measured)"]
     fidelity.text(0, 1, "frame quality\n(not gated)\n\n" + "\n".join(lines), va="top", fontsize=9, family="monospace")
+    _place(figure, bars, fidelity, canvas.get_renderer())
     return figure
 
 
 def figure_to_array(figure: Any) -> np.ndarray:
-    """Render a matplotlib figure to an (H, W, 3) uint8 RGB array (Agg canvas, no pyplot).
+    """Render a matplotlib figure to an (H, W, 3) uint8 RGB array on its Agg canvas (no pyplot).
+
+    A figure already on an Agg canvas (as :func:`scorecard_figure`'s are) is drawn there; any other gets a fresh one.
+
+    Args:
+        figure: A :class:`matplotlib.figure.Figure`.
+
+    Raises:
+        ModuleNotFoundError: If matplotlib is not installed.
 
     Example:
         >>> from simgate_tracking import SimulatorGate
@@ -79,8 +107,7 @@ def figure_to_array(figure: Any) -> np.ndarray:
         >>> figure_to_array(scorecard_figure(GateCheck(result, step=1, epoch=0, manifest_hash="0"))).shape
         (190, 750, 3)
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = FigureCanvasAgg(figure)
+    _, FigureCanvasAgg = _require_matplotlib()
+    canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from simgate_tracking.report import RolloutSamples
@@ -63,30 +62,35 @@ def _rgb(frames: Tensor) -> Tensor:
     return frames.expand(*frames.shape[:-3], 3, *frames.shape[-2:]) if frames.shape[-3] == 1 else frames[..., :3, :, :]
 
 
-def _outline(masks: Tensor, scale: int) -> Tensor:
+def _outline(masks: np.ndarray, scale: int) -> np.ndarray:
     """(T, M, H, W) bool -> (T, M, H*scale, W*scale) bool: the masks' one-pixel borders at display size."""
-    big = masks.float().repeat_interleave(scale, -2).repeat_interleave(scale, -1)
-    eroded = -F.max_pool2d(-big, kernel_size=3, stride=1, padding=1)
-    return (big > 0.5) & (eroded < 0.5)
+    big = np.repeat(np.repeat(masks, scale, axis=-2), scale, axis=-1)
+    # erosion by a 3x3 square, one direction at a time; pixels past the edge do not count
+    rows = big.copy()
+    rows[..., 1:, :] &= big[..., :-1, :]
+    rows[..., :-1, :] &= big[..., 1:, :]
+    eroded = rows.copy()
+    eroded[..., 1:] &= rows[..., :-1]
+    eroded[..., :-1] &= rows[..., 1:]
+    return big & ~eroded
 
 
-def _cells(samples: RolloutSamples, scale: int) -> Tensor:
-    """(rows, columns, T, 3, h, w) uint8: every cell of the grid, upscaled, outlines drawn."""
+def _cells(samples: RolloutSamples, scale: int) -> np.ndarray:
+    """(rows, columns, T, h, w, 3) uint8: every cell of the grid, upscaled, outlines drawn."""
     real, model = _rgb(samples.real), _rgb(samples.model)
     # the square root lifts small errors into view while 0 stays black and 1 stays white
     diff = (model - real).abs().mean(dim=-3, keepdim=True).sqrt().expand_as(real)
     cells = torch.stack([real, model, diff], dim=2)  # (S, K+1, 3, T, 3, H, W)
-    cells = cells.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
-    cells = (cells * 255).round().to(torch.uint8)
+    # to bytes before upscaling: rounding commutes with nearest-neighbour, and bytes are a quarter of the copying
+    small = (cells * 255).round().to(torch.uint8).movedim(-3, -1).numpy()  # (S, K+1, 3, T, H, W, 3)
+    big = np.repeat(np.repeat(small, scale, axis=-3), scale, axis=-2)
     if samples.masks is not None:
-        for s in range(cells.shape[0]):
-            borders = _outline(samples.masks[s].detach().cpu().bool(), scale)  # (T, M, h, w)
+        for s in range(big.shape[0]):
+            borders = _outline(samples.masks[s].detach().cpu().bool().numpy(), scale)  # (T, M, h, w)
             for m in range(borders.shape[1]):
-                colour = torch.tensor(PALETTE[m % len(PALETTE)], dtype=torch.uint8).view(1, 3, 1, 1)
-                where = borders[:, m].unsqueeze(1).expand(-1, 3, -1, -1)
                 for column in (0, 1):  # masks belong to the reference branch's real and model frames
-                    cells[s, 0, column] = torch.where(where, colour, cells[s, 0, column])
-    return cells.flatten(0, 1)
+                    big[s, 0, column][borders[:, m]] = PALETTE[m % len(PALETTE)]
+    return big.reshape(-1, *big.shape[2:])
 
 
 def _font() -> Any:
@@ -128,7 +132,7 @@ def rollout_grid(samples: RolloutSamples, caption: str = "", columns: tuple[str,
     _check_samples(samples)
     _, branches, steps, _, height, width = samples.real.shape
     scale = max(1, math.ceil(MIN_CELL / min(height, width)))
-    cells = _cells(samples, scale).permute(0, 1, 2, 4, 5, 3).numpy()  # (rows, 3, T, h, w, 3)
+    cells = _cells(samples, scale)  # (rows, 3, T, h, w, 3)
     font, line = _font(), 14
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     row_labels = [
@@ -152,15 +156,17 @@ def rollout_grid(samples: RolloutSamples, caption: str = "", columns: tuple[str,
         draw.text((label_width + c * (cell_w + GAP), top - line - 2), name, fill=(200, 200, 200), font=font)
     for r, text in enumerate(row_labels):
         draw.text((2, top + r * (cell_h + GAP) + 2), text, fill=(200, 200, 200), font=font)
-    frames = []
+    frames = np.repeat(np.asarray(base)[None], steps, axis=0)
+    for r in range(len(row_labels)):
+        y = top + r * (cell_h + GAP)
+        for c in range(len(columns)):
+            x = label_width + c * (cell_w + GAP)
+            frames[:, y : y + cell_h, x : x + cell_w] = cells[r, c]
+    # only the frame counter changes from frame to frame: draw it on a copy of its band of the header
+    counter_y = 2 + (len(caption_lines) - 1) * line
+    band = (0, max(0, counter_y - line), base.width, min(top, counter_y + 2 * line))
     for t in range(steps):
-        image = base.copy()
-        ImageDraw.Draw(image).text((4, 2 + (len(caption_lines) - 1) * line), f"t {t + 1}/{steps}", "white", font)
-        pixels = np.asarray(image).copy()
-        for r in range(len(row_labels)):
-            y = top + r * (cell_h + GAP)
-            for c in range(len(columns)):
-                x = label_width + c * (cell_w + GAP)
-                pixels[y : y + cell_h, x : x + cell_w] = cells[r, c, t]
-        frames.append(pixels)
-    return np.stack(frames)
+        strip = base.crop(band)
+        ImageDraw.Draw(strip).text((4, counter_y - band[1]), f"t {t + 1}/{steps}", "white", font)
+        frames[t, band[1] : band[3]] = np.asarray(strip)
+    return frames
