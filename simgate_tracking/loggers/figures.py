@@ -82,6 +82,8 @@ def scorecard_figure(check: GateCheck) -> Any:
     if all(name in AXES for name in names):
         bars.set_xlim(0, 1.1)
         bars.set_xticks(AXIS_TICKS)  # fixed ticks spare the locator's work and a hidden tick past the edge
+    else:
+        bars.set_xlim(left=0)
     bars.set_title(verdict_line(check), fontsize=9, loc="left")
     fidelity.axis("off")
     lines = [f"{name}: {value:.3f}" for name, value in result.extras.items()] or ["(none measured)"]
