@@ -7,20 +7,23 @@ from typing import Any
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.functional.image import structural_similarity_index_measure
 
 from simgate_tracking.functional._checks import as_frames, check_rank, check_same_shape, compute_dtype
+from simgate_tracking.functional._ssim import WORKSPACE_MAPS, blur_matrix, fitted_sigma, frame_ssim
 
 MAX_PSNR = 100.0
-SSIM_CHUNK_BYTES = 2**17  # frame bytes per SSIM call; see VisualFidelity.update
+SSIM_CHUNK_BYTES = 2**18  # frame bytes per SSIM call; see VisualFidelity.update
 
 
 class VisualFidelity(Metric):
     """PSNR over all frames (dB, as torchmetrics' ``PeakSignalNoiseRatio``; 100 for identical frames) and mean SSIM.
 
-    ``update(preds, target)`` takes frames of any shape ending in (C, H, W), float in [0, 1] or uint8; every
-    leading dimension (episode, branch, step) is flattened into frames. Not gated by default: frames can look
-    right while the model fails as a simulator. SSIM's Gaussian window shrinks to fit frames smaller than 11 px.
+    ``update(preds, target)`` takes frames of any shape ending in (C, H, W), float in [0, 1] or uint8 (half
+    precision is computed in float32); every leading dimension (episode, branch, step) is flattened into frames.
+    Not gated by default: frames can look right while the model fails as a simulator. SSIM is the mean over frames
+    of torchmetrics' gaussian SSIM (data range 1, sigma 0.3 x the window's radius: 1.5 for 11 px), computed with a
+    separable window (:func:`~simgate_tracking.functional._ssim.frame_ssim`); the window shrinks to fit frames
+    smaller than ``kernel_size``.
 
     Args:
         kernel_size: SSIM's Gaussian window (odd).
@@ -60,27 +63,18 @@ class VisualFidelity(Metric):
         check_same_shape(preds, target, "preds", "target")
         p = compute_dtype(as_frames(preds, "preds")).flatten(0, -4)
         y = compute_dtype(as_frames(target, "target")).flatten(0, -4).to(p.dtype)
-        side = min(p.shape[-2:])
-        pad = (min(self.kernel_size, side if side % 2 else side - 1) - 1) // 2
-        # torchmetrics sizes the Gaussian window from sigma (1.5 -> 11 px), not kernel_size: scale sigma to fit
-        sigma = 0.3 * pad if pad else 0.1
-        # torchmetrics' SSIM holds ~70x its input at once (its Gaussian window unfolds every pixel): a few frames
-        # at a time keep that, and every other temporary, to a few MiB, and run faster
+        height, width = p.shape[-2:]
+        sigma = fitted_sigma(height, width, self.kernel_size)
+        blur = (blur_matrix(height, sigma, p.dtype, p.device), blur_matrix(width, sigma, p.dtype, p.device))
+        # a few frames at a time keep SSIM's scratch memory (10x its frames) to a few MiB, in cache, and allocated
+        # once: fresh pages for every chunk cost more than the arithmetic on CPU
         step = max(1, SSIM_CHUNK_BYTES // max(1, p[0].numel() * p.element_size()))
+        workspace = p.new_empty(WORKSPACE_MAPS * min(step, p.shape[0]) * p[0].numel())
         for start in range(0, p.shape[0], step):
             # frames live in [0, 1]: out-of-range or non-finite model output is clipped to it, so PSNR stays finite
             p_part = torch.nan_to_num(p[start : start + step], nan=0.0).clamp_(0.0, 1.0)
             y_part = y[start : start + step]
-            # channels-last frames take a faster convolution on CPU (about 1.3x), same values
-            ssim = structural_similarity_index_measure(
-                p_part.contiguous(memory_format=torch.channels_last),
-                y_part.contiguous(memory_format=torch.channels_last),
-                data_range=1.0,
-                kernel_size=2 * pad + 1,
-                sigma=sigma,
-                reduction="none",
-            )
-            self.ssim_sum += torch.as_tensor(ssim).sum(dtype=torch.float64)
+            self.ssim_sum += frame_ssim(p_part, y_part, blur, workspace=workspace).sum(dtype=torch.float64)
             self.squared_error += (p_part - y_part).square_().sum(dtype=torch.float64)
         self.num_values += p.numel()
         self.total += p.shape[0]
