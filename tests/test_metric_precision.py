@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from defects import vanishes_after_occlusion
+from scenes import make_scene
 
 from simgate_tracking.functional._distances import _gram_distances, _pairwise_distances
 from simgate_tracking.functional.object_persistence import object_persistence
 from simgate_tracking.metrics import SimulatorScorecard
-from tests.defects import vanishes_after_occlusion
-from tests.scenes import make_scene
 
 
 def _rollouts(seed: int, shape: tuple[int, ...] = (3, 3, 6, 3, 24, 24)) -> tuple[torch.Tensor, torch.Tensor]:
