@@ -5,6 +5,7 @@ from simgate_tracking.loggers.encode import default_video_format, encode_rollout
 from simgate_tracking.loggers.figures import figure_to_array, scorecard_figure
 from simgate_tracking.loggers.from_trainer import gate_loggers_for
 from simgate_tracking.loggers.grid import rollout_grid
+from simgate_tracking.loggers.scorecard_image import scorecard_image
 from simgate_tracking.loggers.tensorboard_logger import TensorBoardGateLogger, gate_layout
 from simgate_tracking.loggers.wandb_logger import WandbGateLogger
 
@@ -23,4 +24,5 @@ __all__ = [
     "safe_finalize",
     "safe_log",
     "scorecard_figure",
+    "scorecard_image",
 ]

@@ -12,8 +12,8 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from simgate_tracking.loggers.base import PREFIX, GateLogger, gate_scalars, media_available
 from simgate_tracking.loggers.encode import DEFAULT_MAX_BYTES, encode_video
-from simgate_tracking.loggers.figures import figure_to_array, scorecard_figure
 from simgate_tracking.loggers.grid import _require_pillow, rollout_grid
+from simgate_tracking.loggers.scorecard_image import scorecard_image
 from simgate_tracking.loggers.text import (
     alerts_markdown,
     episode_table,
@@ -162,9 +162,7 @@ class TensorBoardGateLogger(GateLogger):
         self.writer.flush()
 
     def _media(self, check: GateCheck) -> None:
-        self.writer.add_image(
-            f"{PREFIX}/scorecard", figure_to_array(scorecard_figure(check)), check.step, dataformats="HWC"
-        )
+        self.writer.add_image(f"{PREFIX}/scorecard", scorecard_image(check), check.step, dataformats="HWC")
         columns, rows = episode_table(check)
         if rows:
             self.writer.add_text(f"{PREFIX}/episodes", markdown_table(columns, rows), check.step)

@@ -12,8 +12,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from simgate_tracking.alerts import Alert
 from simgate_tracking.loggers.base import PREFIX, GateLogger, gate_scalars, media_available
 from simgate_tracking.loggers.encode import DEFAULT_MAX_BYTES, VideoFormat, default_video_format, encode_video
-from simgate_tracking.loggers.figures import figure_to_array, scorecard_figure
 from simgate_tracking.loggers.grid import rollout_grid
+from simgate_tracking.loggers.scorecard_image import scorecard_image
 from simgate_tracking.loggers.text import episode_table, planning_line, verdict_line
 from simgate_tracking.report import GateCheck, RolloutSamples
 
@@ -53,7 +53,7 @@ class WandbGateLogger(GateLogger):
       captioned with the step and the verdict (MP4 with imageio-ffmpeg, else animated GIF; no moviepy);
     - ``simgate/planning``, at checks that ran the planning probe: its episodes as a video, what happened | what
       the model expected after each chosen action;
-    - ``simgate/scorecard``: the bar chart of :func:`~simgate_tracking.loggers.scorecard_figure`;
+    - ``simgate/scorecard``: the bar chart of :func:`~simgate_tracking.loggers.scorecard_image`;
     - ``simgate/episodes``: a table of per-episode scores.
 
     Each check's alerts go to ``run.alert`` (WARN, or ERROR when the gate failed), one per axis, and an axis alerts
@@ -142,9 +142,7 @@ class WandbGateLogger(GateLogger):
 
     def _media(self, check: GateCheck) -> dict[str, Any]:
         wandb, caption = self.wandb, verdict_line(check)
-        media: dict[str, Any] = {
-            f"{PREFIX}/scorecard": wandb.Image(figure_to_array(scorecard_figure(check)), caption=caption)
-        }
+        media: dict[str, Any] = {f"{PREFIX}/scorecard": wandb.Image(scorecard_image(check), caption=caption)}
         columns, rows = episode_table(check)
         if rows:
             media[f"{PREFIX}/episodes"] = wandb.Table(columns=columns, data=rows)

@@ -1,0 +1,195 @@
+"""The scorecard of one check drawn straight to pixels with Pillow: the dashboards' picture at every gate check."""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from simgate_tracking.loggers.figures import AXIS_TICKS, FAIL_COLOUR, PASS_COLOUR, WEAKEST_EDGE
+from simgate_tracking.loggers.text import verdict_line
+from simgate_tracking.report import GateCheck
+
+WIDTH, ROW, BAR = 750, 44, 26  # pixels: picture width, height per axis, bar thickness
+TOP, BOTTOM, PAD, LINE = 34, 32, 10, 17  # title band, tick-label band, margin, panel line height
+BARS_RIGHT, PANEL_LEFT = 540, 562  # where the bars end and the frame-quality panel starts, as in the matplotlib chart
+MAX_LABEL = 300  # longer axis names are shortened in the middle, so the bars keep room
+TEXT_SIZE, VALUE_SIZE = 13, 11
+TEXT, GRID, SPINE, THRESHOLD = "#000000", "#e8e8e8", "#333333", "#000000"
+ELLIPSIS = "..."  # the bitmap fallback font has no single-glyph ellipsis
+
+
+def _require_pillow() -> Any:
+    try:
+        from PIL import Image, ImageDraw, ImageFont, features
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            "Scorecard pictures need Pillow: install it with `pip install simgate-tracking[media]`"
+        ) from err
+    return Image, ImageDraw, ImageFont, features
+
+
+@functools.lru_cache(maxsize=4)
+def _font(size: int) -> Any:
+    """Pillow's built-in font at ``size`` pixels; its fixed-size bitmap font where Pillow lacks FreeType."""
+    _, _, ImageFont, features = _require_pillow()
+    return ImageFont.load_default(size=size) if features.check("freetype2") else ImageFont.load_default()
+
+
+def _fit(text: str, font: Any, width: float) -> str:
+    """``text``, shortened in the middle with an ellipsis until it is at most ``width`` pixels wide."""
+    if font.getlength(text) <= width:
+        return text
+    keep = len(text)
+    while keep > 0:
+        keep -= 1
+        short = text[: (keep + 1) // 2] + ELLIPSIS + text[len(text) - keep // 2 :]
+        if font.getlength(short) <= width:
+            return short
+    return ELLIPSIS
+
+
+def _title(check: GateCheck, font: Any, width: float) -> str:
+    """The verdict line; a weakest axis name too long for ``width`` is shortened, keeping step and verdict."""
+    line = verdict_line(check)
+    excess = font.getlength(line) - width
+    if excess <= 0:
+        return line
+    weakest = check.result.weakest_axis
+    short = _fit(weakest, font, font.getlength(weakest) - excess)
+    return _fit(line.replace(f"weakest {weakest}", f"weakest {short}", 1), font, width)
+
+
+def _ticks(top: float) -> list[float]:
+    """The x tick values: the chart's own in [0, 1], else a 1-2-5 step with at most six ticks up to ``top``."""
+    if top <= 1.1:
+        return list(AXIS_TICKS)
+    step = 10 ** math.floor(math.log10(top / 5))
+    step = next(s * step for s in (1, 2, 5, 10) if top / (s * step) <= 5)
+    return [i * step for i in range(int(top / step) + 1)]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where things go, in pixels: the bars' box, the row height and the x scale."""
+
+    left: int
+    right: int
+    top: int
+    bottom: int
+    row: float
+    scale_max: float
+
+    def x(self, value: float) -> int:
+        """The pixel column of ``value`` on the bars' scale, clipped to the box."""
+        return self.left + round(min(max(value, 0.0), self.scale_max) / self.scale_max * (self.right - self.left))
+
+    def y(self, index: int) -> int:
+        """The pixel row of the middle of axis ``index``'s bar."""
+        return self.top + round((index + 0.5) * self.row)
+
+
+def _layout(check: GateCheck, labels: list[str], font: Any, panel_lines: int) -> _Layout:
+    result = check.result
+    names = list(result.scores)
+    label_width = max(font.getlength(label) for label in labels)
+    height = max(ROW * len(names), LINE * panel_lines)
+    largest = max([*result.scores.values(), *result.thresholds.values()])
+    # scores in [0, 1] share the matplotlib chart's fixed scale; a gated score past 1 (say PSNR) stretches it
+    scale_max = 1.1 if largest <= 1.0 else largest * 1.1
+    right = BARS_RIGHT if panel_lines else WIDTH - 4 * PAD
+    return _Layout(round(PAD + label_width + PAD), right, TOP, TOP + height, height / len(names), scale_max)
+
+
+def _draw_axes(draw: Any, box: _Layout, font: Any) -> None:
+    """Gridlines and x tick labels under the bars, then the left and bottom spines."""
+    ascent = font.getbbox("0")[1]
+    for tick in _ticks(box.scale_max):
+        x = box.x(tick)
+        draw.line([(x, box.top), (x, box.bottom)], fill=GRID)
+        draw.line([(x, box.bottom), (x, box.bottom + 4)], fill=SPINE)
+        label = f"{tick:.1f}" if box.scale_max <= 1.1 else f"{tick:g}"
+        draw.text((x - font.getlength(label) / 2, box.bottom + 7 - ascent), label, fill=TEXT, font=font)
+    draw.line([(box.left, box.top), (box.left, box.bottom)], fill=SPINE)
+    draw.line([(box.left, box.bottom), (box.right, box.bottom)], fill=SPINE)
+
+
+def _draw_bar(draw: Any, check: GateCheck, name: str, index: int, box: _Layout, font: Any) -> None:
+    """One axis: its bar in the verdict's colour, an outline if weakest, the threshold tick and the printed score."""
+    result = check.result
+    score, middle = result.scores[name], box.y(index)
+    end, top, bottom = box.x(score), middle - BAR // 2, middle + BAR // 2
+    if name == result.weakest_axis:
+        draw.rectangle([box.left - 2, top - 2, end + 1, bottom + 1], outline=WEAKEST_EDGE, width=2)
+    if end > box.left:
+        colour = FAIL_COLOUR if name in result.failing_axes else PASS_COLOUR
+        draw.rectangle([box.left, top, end - 1, bottom - 1], fill=colour)
+    threshold = box.x(result.thresholds[name])
+    draw.rectangle([threshold - 1, middle - round(0.4 * ROW), threshold, middle + round(0.4 * ROW)], fill=THRESHOLD)
+    value = f"{score:.3f}"
+    width, (_, ascent, _, descent) = font.getlength(value), font.getbbox(value)
+    x, fill = end + 4, TEXT
+    if x + width > box.right + 2 * PAD:  # no room past a full bar: print the score inside its end instead
+        x, fill = end - 4 - width, "#ffffff"
+    draw.text((x, middle - (ascent + descent) / 2), value, fill=fill, font=font)
+
+
+def _draw_panel(draw: Any, check: GateCheck, top: int, font: Any) -> None:
+    """The frame-quality panel: every ungated extra (PSNR, SSIM, delta-PSNR, ...) under a "not gated" header."""
+    lines = ["frame quality", "(not gated)", ""]
+    room = WIDTH - PANEL_LEFT - PAD
+    for name, value in check.result.extras.items():
+        number = f": {value:.3f}"
+        lines.append(_fit(name, font, room - font.getlength(number)) + number)
+    for i, line in enumerate(lines):
+        draw.text((PANEL_LEFT, top + i * LINE), line, fill=TEXT, font=font)
+
+
+def scorecard_image(check: GateCheck) -> np.ndarray:
+    """Draw one check's scorecard as an (H, W, 3) uint8 RGB picture, 750 pixels wide, with Pillow.
+
+    The picture shows what :func:`~simgate_tracking.loggers.scorecard_figure` shows, at a fraction of its cost:
+    a horizontal bar per gated axis, green above its threshold and red at or below it, the threshold as a black
+    tick, the weakest axis outlined, each score printed at its bar and the axis names on the left; a title with the
+    step, the verdict and the weakest axis; and, when the check holds ungated extras (PSNR, SSIM, delta-PSNR), a
+    separate "frame quality (not gated)" panel listing them. Scores in [0, 1] are drawn on a 0 to 1.1 scale; a gated
+    score past 1 stretches it. Names too long for the picture are shortened in the middle. The same check always
+    gives the same pixels. Text uses Pillow's built-in font, so no font file is needed.
+
+    Args:
+        check: The gate check to draw.
+
+    Returns:
+        A ``numpy`` array of shape (H, W, 3) and dtype uint8, W = 750 and H growing with the number of axes.
+
+    Raises:
+        ModuleNotFoundError: If Pillow is not installed.
+
+    Example:
+        >>> from simgate_tracking import SimulatorGate
+        >>> result = SimulatorGate().evaluate({"controllability": 0.71, "object_persistence": 0.64, "psnr": 31.0})
+        >>> pixels = scorecard_image(GateCheck(result, step=120, epoch=3, manifest_hash="ab12"))
+        >>> pixels.shape, pixels.dtype
+        ((154, 750, 3), dtype('uint8'))
+    """
+    Image, ImageDraw, _, _ = _require_pillow()
+    text, small = _font(TEXT_SIZE), _font(VALUE_SIZE)
+    names = list(check.result.scores)
+    labels = [_fit(name, text, MAX_LABEL) for name in names]
+    panel_lines = 3 + len(check.result.extras) if check.result.extras else 0
+    box = _layout(check, labels, text, panel_lines)
+    image = Image.new("RGB", (WIDTH, box.bottom + BOTTOM), "#ffffff")
+    draw = ImageDraw.Draw(image)
+    _draw_axes(draw, box, text)
+    ascent, descent = text.getbbox("Ag")[1::2]
+    for index, (name, label) in enumerate(zip(names, labels, strict=True)):
+        _draw_bar(draw, check, name, index, box, small)
+        x = box.left - PAD - text.getlength(label)
+        draw.text((x, box.y(index) - (ascent + descent) / 2), label, fill=TEXT, font=text)
+    draw.text((PAD, (TOP - ascent - descent) / 2), _title(check, text, WIDTH - 2 * PAD), fill=TEXT, font=text)
+    if panel_lines:
+        _draw_panel(draw, check, box.top, text)
+    return np.array(image)
