@@ -109,13 +109,26 @@ def test_a_missing_optional_dependency_names_what_to_install(module, make, extra
 
 
 def test_without_media_packages_a_logger_warns_once_and_logs_scalars(tmp_path, checks, monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "PIL", None)
     writer = SummaryWriter(str(tmp_path))
-    with pytest.warns(UserWarning, match=r"logs no rollout videos .*matplotlib.*simgate-tracking\[media\]"):
+    with pytest.warns(UserWarning, match=r"logs no rollout videos .*PIL.*simgate-tracking\[media\]"):
         logger = TensorBoardGateLogger(writer)
     logger.log_check(checks[0])
     writer.close()
     assert not logger.log_media and _scalar_steps(tmp_path) == [100]
+
+
+def test_without_matplotlib_the_dashboards_still_get_their_pictures(tmp_path, checks, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # the scorecard picture is drawn with Pillow alone
+    writer = SummaryWriter(str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        logger = TensorBoardGateLogger(writer)
+    logger.log_check(checks[0])
+    writer.close()
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    events.Reload()
+    assert logger.log_media and "simgate/scorecard" in events.Tags()["images"]
 
 
 def test_the_loggers_import_without_wandb_or_tensorboard(monkeypatch):

@@ -73,9 +73,8 @@ def gate_scalars(result: GateResult, thresholds: bool = True) -> dict[str, float
 
 
 def media_available(logger_name: str) -> bool:
-    """Whether Pillow and matplotlib are installed; if not, warn once that ``logger_name`` logs scalars only."""
+    """Whether Pillow is installed; if not, warn once that ``logger_name`` logs scalars only."""
     try:
-        import matplotlib  # noqa: F401
         import PIL  # noqa: F401
     except ModuleNotFoundError as err:
         warnings.warn(

@@ -96,7 +96,7 @@ class TensorBoardGateLogger(GateLogger):
     Args:
         writer: A ``torch.utils.tensorboard.SummaryWriter``, e.g. ``TensorBoardLogger.experiment``.
         log_media: Log the rollout GIF, the scorecard chart and the episode table (off, with a warning, without
-            Pillow and matplotlib).
+            Pillow).
         fps: Frames per second of the rollout GIF.
         max_media_bytes: Size budget of each check's GIF; a larger one is shrunk until it fits.
         lightning_logger: The Lightning logger that owns ``writer``, if any.

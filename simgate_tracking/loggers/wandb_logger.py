@@ -65,7 +65,7 @@ class WandbGateLogger(GateLogger):
         step_metric: The history key that carries the training step, the x axis of every gate curve. The default
             is the key Lightning's ``WandbLogger`` uses, so gate curves share the axis of every other curve.
         log_media: Log rollout videos, the scorecard chart and the episode table (off, with a warning, without
-            Pillow and matplotlib).
+            Pillow).
         video_format: ``"gif"`` or ``"mp4"``; default MP4 when imageio-ffmpeg is installed, else GIF.
         fps: Frames per second of rollout videos.
         max_media_bytes: Size budget of each check's rollout video; a larger one is shrunk until it fits.

@@ -216,14 +216,14 @@ def run_demo(
     probe = make_probe_set(num_episodes=24, num_branches=3, horizon=10, seed=seed)
     data = ToyWorldDataModule(train_windows=train_windows, val_windows=32, batch_size=16, horizon=8, seed=seed)
     # closed-loop planning in the real toy world from 4 of the probe's resets: costlier, so every 5th check, and
-    # each plan's first 3 actions are played before planning again
+    # each plan's first 4 actions are played before planning again
     planning = PlanningProbe(
         ToyPlanningEnvironment(),
         toy_goal_progress,
         seeds=probe.seeds[:4].tolist(),
         max_steps=16,
         candidates=16,
-        replan_every=3,
+        replan_every=4,
     )
     gate = SimulatorGateCallback(
         probe, task_fn=reached_goal, num_sample_episodes=2, planning_probe=planning, planning_every_n_checks=5
