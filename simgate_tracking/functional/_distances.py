@@ -34,8 +34,9 @@ def sharing_branch_distances() -> Iterator[None]:
 def branch_distances(p: Tensor, y: Tensor) -> Tensor:
     r"""Squared distances :math:`\|a - b\|^2` between the rows :math:`[P_0 .. P_K, Y_0 .. Y_K]` of each episode.
 
-    Every row is one whole branch (T x C x H x W values). ``torch.pdist`` computes each distance in one fused pass
-    over the two rows, so no difference field the size of the rollouts is ever held in memory.
+    Every row is one whole branch (T x C x H x W values). No difference field the size of the rollouts is ever held
+    in memory: on CPU, Gram matrices of cache-sized column blocks give every distance at once; elsewhere
+    ``torch.pdist`` computes each one in a fused pass over its two rows.
 
     Args:
         p: Model rollouts, (B, K+1, T, C, H, W), floating point.
