@@ -102,7 +102,7 @@ def _gram_distances(p: Tensor, y: Tensor) -> Tensor:
     length = p_rows.shape[-1]
     block = max(1, min(length, CPU_BLOCK_VALUES // episodes))
     buffer = p.new_empty(episodes * 2 * branches * block)
-    gram = torch.zeros(episodes, 2 * branches, 2 * branches, dtype=torch.float64)
+    gram = torch.zeros(episodes, 2 * branches, 2 * branches, dtype=torch.float64, device=p.device)
     with full_precision_matmul():
         for start in range(0, length, block):
             width = min(block, length - start)
