@@ -13,6 +13,12 @@ def concordance_from_sums(twice_inner: Tensor, energy: Tensor, eps: float = EPS)
     return torch.nan_to_num(((twice_inner + eps) / (energy + eps)).clamp(0.0, 1.0), nan=0.0)
 
 
+def concordance_from_energies(x_energy: Tensor, y_energy: Tensor, gap_energy: Tensor, eps: float = EPS) -> Tensor:
+    r"""Concordance from :math:`\|x\|^2`, :math:`\|y\|^2` and :math:`\|x - y\|^2`, by polarisation; NaN gives 0."""
+    energy = x_energy + y_energy
+    return concordance_from_sums(energy - gap_energy, energy, eps)
+
+
 def concordance(
     x: Tensor, y: Tensor, dims: tuple[int, ...], eps: float = EPS, overwrite_x: bool = False
 ) -> tuple[Tensor, Tensor]:
@@ -39,6 +45,6 @@ def concordance(
     """
     # squared norms are fused single passes; 2<x, y> = |x|^2 + |y|^2 - |x - y|^2 needs no product field in memory
     x_energy = torch.linalg.vector_norm(x, dim=dims).square()
-    energy = x_energy + torch.linalg.vector_norm(y, dim=dims).square()
+    y_energy = torch.linalg.vector_norm(y, dim=dims).square()
     gap = torch.linalg.vector_norm(x.sub_(y) if overwrite_x else x - y, dim=dims).square()
-    return concordance_from_sums(energy - gap, energy, eps), x_energy
+    return concordance_from_energies(x_energy, y_energy, gap, eps), x_energy

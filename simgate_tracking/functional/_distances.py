@@ -111,7 +111,12 @@ def _gram_distances(p: Tensor, y: Tensor) -> Tensor:
             torch.sub(p_rows[:, :, start : start + width], reference, out=rows[:, :branches])
             torch.sub(y_rows[:, :, start : start + width], reference, out=rows[:, branches:])
             gram += torch.bmm(rows, rows.transpose(1, 2))
+    return distances_from_gram(gram, p.dtype)
+
+
+def distances_from_gram(gram: Tensor, dtype: torch.dtype) -> Tensor:
+    r"""Squared distances :math:`G_{aa} + G_{bb} - 2 G_{ab}` between the rows of (B, R, R) Gram matrices, in ``dtype``."""
     norms = gram.diagonal(dim1=1, dim2=2)
     distances = (norms.unsqueeze(2) + norms.unsqueeze(1) - 2 * gram).clamp_min(0.0)
     distances.diagonal(dim1=1, dim2=2).zero_()
-    return distances.to(p.dtype)
+    return distances.to(dtype)

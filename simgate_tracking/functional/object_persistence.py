@@ -78,8 +78,18 @@ def _object_persistence_update(
     """Per-episode persistence (its weakest track), a finite flag, and a flag for episodes with any visible object."""
     p, y = frame_pair(preds, target, 5, _FRAMES, ("preds", "target"))
     _check_masks(masks, visible, p)
-    c = p.shape[2]
-    inside, around, finite = _region_sums(p, y, masks, ring_width)
+    return _persistence_from_sums(*_region_sums(p, y, masks, ring_width), visible)
+
+
+def _persistence_from_sums(
+    inside: Tensor, around: Tensor, finite: Tensor, visible: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-episode persistence, finite flag and has-objects flag from :func:`_region_sums`' sums.
+
+    ``inside`` and ``around``: (B, T, N, 2 + 2C) sums under each mask and its ring, columns squared error, area,
+    the C real channels and their squares (only area and channels are read from ``around``).
+    """
+    c = (inside.shape[-1] - 2) // 2
     error, area = inside[..., 0], inside[..., 1]  # (B, T, N)
     # an object flagged visible with an empty mask has nothing to score
     visible = area > 0 if visible is None else visible & (area > 0)

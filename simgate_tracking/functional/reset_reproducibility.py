@@ -20,13 +20,17 @@ def _reset_reproducibility_update(first: Tensor, second: Tensor, target: Tensor)
     dims = (1, 2, 3, 4)
     scratch = p1 - p2
     drift = torch.linalg.vector_norm(scratch, dim=dims).square()
+    # the buffer is reused because fresh memory is slow on CPU
+    centred = torch.sub(y, y.mean(dim=1, keepdim=True), out=scratch)
+    return _reset_from_energies(drift, torch.linalg.vector_norm(centred, dim=dims).square())
+
+
+def _reset_from_energies(drift: Tensor, variation: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-episode score and finite flag from |P1 - P2|^2 and |Y - mean_t Y|^2 summed per episode."""
     # a NaN or Inf in either pass makes its drift non-finite: no separate pass over the frames
     finite = torch.isfinite(drift)
-    # reality's own variation over time sets the scale of a difference that matters; the buffer is reused
-    # because fresh memory is slow on CPU
-    centred = torch.sub(y, y.mean(dim=1, keepdim=True), out=scratch)
-    scale = 2 * torch.linalg.vector_norm(centred, dim=dims).square()
-    scores = (1 - drift / (scale + EPS)).clamp(0.0, 1.0)
+    # reality's own variation over time sets the scale of a difference that matters
+    scores = (1 - drift / (2 * variation + EPS)).clamp(0.0, 1.0)
     return torch.where(finite, scores, torch.zeros_like(scores)), finite
 
 

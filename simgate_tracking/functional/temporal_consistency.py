@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from simgate_tracking.functional._checks import frame_pair
-from simgate_tracking.functional._concordance import concordance
+from simgate_tracking.functional._concordance import concordance, concordance_from_energies
 
 _LAYOUT = "(B, T, C, H, W)"
 
@@ -18,8 +18,17 @@ def _temporal_consistency_update(preds: Tensor, target: Tensor) -> tuple[Tensor,
         raise ValueError(f"Expected `preds` to have T >= 2 steps in {_LAYOUT} but got T = {p.shape[1]}")
     # summed over all steps before the ratio, so steps where reality is still cannot dominate
     scores, change = concordance(p[:, 1:] - p[:, :-1], y[:, 1:] - y[:, :-1], dims=(1, 2, 3, 4), overwrite_x=True)
+    return _finite_scores(scores, change)
+
+
+def _temporal_from_energies(model_change: Tensor, real_change: Tensor, gap: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-episode temporal consistency and finite flag from |dP|^2, |dY|^2 and |dP - dY|^2 summed per episode."""
+    return _finite_scores(concordance_from_energies(model_change, real_change, gap), model_change)
+
+
+def _finite_scores(scores: Tensor, model_change: Tensor) -> tuple[Tensor, Tensor]:
     # a NaN or Inf frame makes its episode's change non-finite: no separate pass over the frames
-    finite = torch.isfinite(change)
+    finite = torch.isfinite(model_change)
     return torch.where(finite, scores, torch.zeros_like(scores)), finite
 
 
