@@ -36,14 +36,15 @@ def test_gram_distances_flag_nan_rollouts() -> None:
     assert distances[0].isfinite().all() and not distances[1, :3, :3].isfinite().all()
 
 
+@pytest.mark.parametrize("cpu_kernel", (False, True))
 @pytest.mark.parametrize("precision", ("high", "medium"))
-def test_scores_ignore_the_process_matmul_precision(precision: str) -> None:
+def test_scores_ignore_the_process_matmul_precision(precision: str, cpu_kernel: bool) -> None:
     scene = make_scene(episodes=4, steps=6, seed=3)
     noise = 0.02 * torch.randn(scene.targets.shape, generator=torch.Generator().manual_seed(0))
     noisy = (scene.targets + noise).clamp(0, 1)
 
     def scores() -> dict[str, float]:
-        card = SimulatorScorecard()
+        card = SimulatorScorecard(cpu_kernel=cpu_kernel)
         card.update(noisy, scene.targets, second=noisy[:, 0], masks=scene.masks, visible=scene.visible)
         return {name: float(value) for name, value in card.compute().items()}
 

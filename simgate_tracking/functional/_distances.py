@@ -115,7 +115,7 @@ def _gram_distances(p: Tensor, y: Tensor) -> Tensor:
 
 
 def distances_from_gram(gram: Tensor, dtype: torch.dtype) -> Tensor:
-    r"""Squared distances :math:`G_{aa} + G_{bb} - 2 G_{ab}` between the rows of (B, R, R) Gram matrices, in ``dtype``."""
+    r"""Squared distances :math:`G_{aa} + G_{bb} - 2 G_{ab}` between rows, from (B, R, R) Gram matrices."""
     norms = gram.diagonal(dim1=1, dim2=2)
     distances = (norms.unsqueeze(2) + norms.unsqueeze(1) - 2 * gram).clamp_min(0.0)
     distances.diagonal(dim1=1, dim2=2).zero_()

@@ -49,6 +49,11 @@ class EpisodeMeanMetric(Metric):
         if episode_scores:
             self.add_state("episodes", [], dist_reduce_fx="cat")
 
+    def add_scores(self, scores: Tensor, finite: Tensor, counted: Tensor | None = None) -> None:
+        """Add per-episode scores computed elsewhere (the scorecard's one-pass kernel); counts as an update."""
+        count_update(self)
+        self._accumulate(scores, finite, counted)
+
     def _accumulate(self, scores: Tensor, finite: Tensor, counted: Tensor | None = None) -> None:
         """Add a batch of per-episode scores; ``counted`` drops episodes with nothing to score. No host sync."""
         if counted is None:
@@ -93,3 +98,9 @@ class EpisodeMeanMetric(Metric):
             if isinstance(kept, Tensor):
                 return kept
             return torch.cat(kept) if kept else torch.zeros(0, device=self.device)
+
+
+def count_update(metric: Metric) -> None:
+    """Record an update made without calling ``update``, as torchmetrics' wrapper of ``update`` records one."""
+    metric._update_count += 1
+    metric._computed = None

@@ -9,6 +9,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from simgate_tracking.functional.controllability import _delta_psnr_update
+from simgate_tracking.metrics._episode_mean import count_update
 
 
 class DeltaPSNR(Metric):
@@ -39,7 +40,14 @@ class DeltaPSNR(Metric):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add a batch of episodes, (B, K+1, T, C, H, W) each."""
-        delta = _delta_psnr_update(preds, target)
+        self._accumulate(_delta_psnr_update(preds, target))
+
+    def add_deltas(self, delta: Tensor) -> None:
+        """Add per-episode delta-PSNR values computed elsewhere, (B,) in dB; counts as an update."""
+        count_update(self)
+        self._accumulate(delta)
+
+    def _accumulate(self, delta: Tensor) -> None:
         self.sum_delta += delta.sum(dtype=torch.float64)
         self.total += delta.numel()
 

@@ -11,7 +11,12 @@ from torchmetrics import Metric
 
 from simgate_tracking.functional._checks import NothingToScoreError, as_frames, compute_dtype
 from simgate_tracking.functional._distances import sharing_branch_distances
+from simgate_tracking.functional._fused import RolloutSums, kernel_fits, rollout_sums
+from simgate_tracking.functional.controllability import _controllability_from_distances, _delta_psnr_from_distances
+from simgate_tracking.functional.object_persistence import _persistence_from_sums
+from simgate_tracking.functional.reset_reproducibility import _reset_from_energies
 from simgate_tracking.functional.task_validity import TaskMode
+from simgate_tracking.functional.temporal_consistency import _temporal_from_energies
 from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
 from simgate_tracking.metrics._rank_zero import rank_zero_warn
 from simgate_tracking.metrics.controllability import Controllability
@@ -48,6 +53,8 @@ class SimulatorScorecard(Metric):
         task_mode: ``"agreement"``, ``"ranking"`` or ``"decision"`` for task validity.
         num_groups: Ranking mode: the number of policy ids.
         episode_scores: Keep per-episode scores for :meth:`episode_scores`.
+        cpu_kernel: On CPU, take every frame axis's sums in one pass of a compiled kernel (numba), the same sums
+            the tensor path takes in several. False, or numba missing: the tensor path everywhere.
         kwargs: Options of :class:`torchmetrics.Metric`, passed to every axis.
 
     Example:
@@ -74,9 +81,17 @@ class SimulatorScorecard(Metric):
     reset_index: Any
 
     def __init__(
-        self, task_mode: TaskMode = "agreement", num_groups: int = 64, episode_scores: bool = False, **kwargs: Any
+        self,
+        task_mode: TaskMode = "agreement",
+        num_groups: int = 64,
+        episode_scores: bool = False,
+        cpu_kernel: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not isinstance(cpu_kernel, bool):
+            raise ValueError(f"Expected argument `cpu_kernel` to be a bool but got {cpu_kernel!r}")
+        self.cpu_kernel = cpu_kernel
         self.controllability = Controllability(episode_scores=episode_scores, **kwargs)
         self.temporal_consistency = TemporalConsistency(episode_scores=episode_scores, **kwargs)
         self.object_persistence = ObjectPersistence(episode_scores=episode_scores, **kwargs)
@@ -115,20 +130,27 @@ class SimulatorScorecard(Metric):
         if (task_pred is None) != (task_real is None):
             raise ValueError("Expected `task_pred` and `task_real` together but got only one of them")
         reference, branches = _branches(preds)
+        compiled = self.cpu_kernel and _fits_kernel(preds, target, second, masks, visible)
+        # float32 branches in one tensor need no copy: the kernel takes the whole bundle in one call
+        sums = self._kernel_sums(preds, target, second, masks) if compiled and isinstance(preds, Tensor) else None
+        if sums is not None:
+            self._add_sums(sums, visible, reference[0].numel())
         for part in _episode_chunks(target, reference, masks, visible):
             p, y = _float_frames(branches(part), "preds"), _float_frames(target[part], "target")
-            with sharing_branch_distances():
-                self.controllability.update(p, y)
-                self.delta_psnr.update(p, y)
+            if sums is None:
+                again = None if second is None else _float_frames(second[part], "second")
+                chunk_masks = None if masks is None else masks[part]
+                chunk_visible = None if visible is None else visible[part]
+                chunk_sums = self._kernel_sums(p, y, again, chunk_masks) if compiled else None
+                if chunk_sums is not None:
+                    self._add_sums(chunk_sums, chunk_visible, p[0, 0].numel())
+                else:
+                    reference_frames = _float_frames(reference[part], "preds")
+                    self._update_tensors(p, y, reference_frames, again, chunk_masks, chunk_visible)
             self.visual_fidelity.update(p, y)
-            # the axes below read the reference branch alone: the branches stacked for this chunk can go now
-            p = _float_frames(reference[part], "preds")
-            self.temporal_consistency.update(p, y[:, 0])
-            if masks is not None:
-                self.object_persistence.update(p, y[:, 0], masks[part], None if visible is None else visible[part])
         index = torch.arange(len(reference), device=reference.device) if episode_index is None else episode_index
-        if second is not None:
-            self.update_reset(reference, second, target[:, 0], episode_index=index)
+        if second is not None and self.keeps_episode_scores:
+            self.reset_index.append(index.to(reference.device))
         if task_pred is not None and task_real is not None:
             self.task_validity.update(task_pred, task_real, groups)
         if self.keeps_episode_scores:
@@ -143,11 +165,65 @@ class SimulatorScorecard(Metric):
             target: Real reference futures, same shape.
             episode_index: (B,) the episodes' indices, so per-episode scores line up with :meth:`update`'s.
         """
+        compiled = (
+            self.cpu_kernel
+            and kernel_fits(first, second, target)
+            and first.ndim == 5
+            and first.numel() > 0
+            and first.shape == second.shape == target.shape
+        )
         for part in _episode_chunks(first, second, target):
-            self.reset_reproducibility.update(first[part], second[part], target[part])
+            sums = None
+            if compiled:
+                p1, p2 = _float_frames(first[part], "first"), _float_frames(second[part], "second")
+                y = _float_frames(target[part], "target")
+                if p1.dtype == p2.dtype == y.dtype == torch.float32:
+                    sums = rollout_sums(p1, y, second=p2, temporal=False)
+            if sums is not None and sums.reset is not None:
+                self.reset_reproducibility.add_scores(*_reset_from_energies(*sums.reset.unbind(1)))
+            else:
+                self.reset_reproducibility.update(first[part], second[part], target[part])
         if self.keeps_episode_scores:
             index = torch.arange(first.shape[0], device=first.device) if episode_index is None else episode_index
             self.reset_index.append(index.to(first.device))
+
+    def _kernel_sums(self, p: Tensor, y: Tensor, second: Tensor | None, masks: Tensor | None) -> RolloutSums | None:
+        """Sums of these episodes from the compiled kernel, or None (numba missing, or frames not float32)."""
+        if any(x is not None and x.dtype != torch.float32 for x in (p, y, second)):
+            return None
+        return rollout_sums(p, y, second=second, masks=masks, ring_width=self.object_persistence.ring_width)
+
+    def _add_sums(self, sums: RolloutSums, visible: Tensor | None, values_per_branch: int) -> None:
+        """Every frame axis's per-episode scores, finished from the kernel's sums as their tensor paths finish them."""
+        assert sums.distances is not None and sums.temporal is not None
+        self.controllability.add_scores(*_controllability_from_distances(sums.distances))
+        self.delta_psnr.add_deltas(_delta_psnr_from_distances(sums.distances, values_per_branch))
+        self.temporal_consistency.add_scores(*_temporal_from_energies(*sums.temporal.unbind(1)))
+        if sums.inside is not None and sums.around is not None:
+            scores, finite, has_objects = _persistence_from_sums(sums.inside, sums.around, sums.finite, visible)
+            self.object_persistence.add_scores(scores, finite, counted=has_objects)
+        if sums.reset is not None:
+            self.reset_reproducibility.add_scores(*_reset_from_energies(*sums.reset.unbind(1)))
+
+    def _update_tensors(  # noqa: PLR0913
+        self,
+        p: Tensor,
+        y: Tensor,
+        reference: Tensor,
+        second: Tensor | None,
+        masks: Tensor | None,
+        visible: Tensor | None,
+    ) -> None:
+        """One chunk through every axis's own update: tensor operations, on any device and dtype."""
+        with sharing_branch_distances():
+            self.controllability.update(p, y)
+            self.delta_psnr.update(p, y)
+        # the axes below read the reference branch alone
+        self.temporal_consistency.update(reference, y[:, 0])
+        if masks is not None:
+            self.object_persistence.update(reference, y[:, 0], masks, visible)
+        if second is not None:
+            self.reset_reproducibility.update(reference, second, y[:, 0])
 
     def compute(self) -> dict[str, Tensor]:
         """Scores of every measured axis, then ``psnr``, ``ssim`` and ``delta_psnr``.
@@ -230,6 +306,43 @@ def _branches(preds: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Callable[[
             f"{tuple(reference.shape)} and {tuple(counterfactual.shape)}"
         )
     return reference, lambda part: torch.cat([reference[part].unsqueeze(1), counterfactual[part]], dim=1)
+
+
+def _fits_kernel(
+    preds: Tensor | tuple[Tensor, Tensor],
+    target: Tensor,
+    second: Tensor | None,
+    masks: Tensor | None,
+    visible: Tensor | None,
+) -> bool:
+    """True where the compiled kernel can score the bundle: CPU frames whose shapes agree.
+
+    Anything else takes the tensor path, whose checks report what was expected and what was given.
+    """
+    if isinstance(preds, tuple):
+        # `_branches` checked that the counterfactual branches match the reference
+        reference, counterfactual = preds
+        if not kernel_fits(reference, counterfactual, target, second):
+            return False
+        shape = (counterfactual.shape[0], counterfactual.shape[1] + 1, *counterfactual.shape[2:])
+    else:
+        if not kernel_fits(preds, target, second):
+            return False
+        shape = tuple(preds.shape)
+    if len(shape) != 6 or shape != tuple(target.shape) or min(shape) < 1 or shape[1] < 2 or shape[2] < 2:
+        return False
+    frames = (shape[0], *shape[2:])
+    if second is not None and tuple(second.shape) != frames:
+        return False
+    if masks is None:
+        return True
+    if not isinstance(masks, Tensor) or masks.dtype != torch.bool or masks.ndim != 5 or masks.device.type != "cpu":
+        return False
+    if tuple(masks.shape[:2]) != shape[:1] + shape[2:3] or tuple(masks.shape[3:]) != shape[4:]:
+        return False
+    if visible is None:
+        return True
+    return isinstance(visible, Tensor) and visible.dtype == torch.bool and visible.shape == masks.shape[:3]
 
 
 def _float_frames(frames: Tensor, name: str) -> Tensor:

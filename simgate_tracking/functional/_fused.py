@@ -1,0 +1,182 @@
+"""Every axis's per-episode sums from one compiled pass over the rollouts: the scorecard's update on CPU.
+
+The tensor path of each axis reads the rollouts again and writes temporaries as large as a chunk of them; on CPU
+that memory traffic is most of an update's time. :func:`rollout_sums` hands the rollouts to a numba kernel that
+reads every value once, in cache-sized blocks of pixels, and returns the same sums the tensor path reduces the
+rollouts to; the axes then finish their scores from those sums with the same code as the tensor path.
+
+Where numba is not installed, or the kernel cannot be compiled here, :func:`rollout_sums` returns None and the
+scorecard takes the tensor path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from simgate_tracking.functional._distances import distances_from_gram
+from simgate_tracking.functional.object_persistence import _dilate
+
+BLOCK_PIXELS = 1024  # pixels of a frame taken at once: a block of every branch, step and channel stays in cache
+THREAD_MIN_VALUES = 2**18  # below this many values per thread, one thread does the whole call
+
+_lock = threading.Lock()
+_kernel: dict[str, Any] = {}  # "fn": the compiled kernel or None, once looked up
+_pool: dict[int, ThreadPoolExecutor] = {}  # by process id: a forked child must not reuse its parent's threads
+
+
+@dataclass(frozen=True)
+class RolloutSums:
+    """Per-episode sums of one bundle of rollouts, as the tensor path of each axis computes them.
+
+    Attributes:
+        distances: (B, 2(K+1), 2(K+1)) squared distances between whole branches, as
+            :func:`~simgate_tracking.functional._distances.branch_distances` returns them; None without branches.
+        temporal: (B, 3) on the reference branch: |dP|^2, |dY|^2 and |dP - dY|^2; None when not asked.
+        reset: (B, 2): |P1 - P2|^2 and |Y - mean_t Y|^2; None without a second pass.
+        inside: (B, T, N, 2 + 2C) sums under each object's mask: squared error, area, real channels, their squares.
+        around: (B, T, N, 2 + 2C) the same under each mask's ring (its squared error and squares left 0).
+        finite: (B,) the reference branch's squared error is finite.
+    """
+
+    distances: Tensor | None
+    temporal: Tensor | None
+    reset: Tensor | None
+    inside: Tensor | None
+    around: Tensor | None
+    finite: Tensor
+
+
+def compiled_kernel() -> Any:
+    """The numba kernel, or None where numba cannot be imported."""
+    with _lock:
+        if "fn" not in _kernel:
+            try:
+                _kernel["fn"] = importlib.import_module("simgate_tracking.functional._fused_kernel").fused_sums
+            except Exception:  # noqa: BLE001 - a missing or broken numba only means the tensor path
+                _kernel["fn"] = None
+        return _kernel["fn"]
+
+
+def kernel_fits(*frames: Tensor | None) -> bool:
+    """True if the kernel can take these frames: CPU tensors of a frame dtype (uint8, float32 or half precision)."""
+    return all(
+        isinstance(x, Tensor)
+        and x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.uint8, torch.float16, torch.bfloat16)
+        for x in frames
+        if x is not None
+    )
+
+
+def rollout_sums(
+    model: Tensor,
+    target: Tensor,
+    second: Tensor | None = None,
+    masks: Tensor | None = None,
+    ring_width: int = 1,
+    temporal: bool = True,
+) -> RolloutSums | None:
+    """Every sum the scorecard needs from one bundle, in one pass; None where the kernel is unavailable.
+
+    Shapes are the caller's to check; frames must be float32 on CPU.
+
+    Args:
+        model: (B, K+1, T, C, H, W) every branch, reference first; or the reference branch alone, (B, T, C, H, W),
+            for no branch sums.
+        target: Real futures of the same shape.
+        second: (B, T, C, H, W) a second pass of the reference branch: reset sums.
+        masks: (B, T, N, H, W) bool object masks of the reference branch: region sums.
+        ring_width: Width in pixels of the ring around each mask.
+        temporal: Take the temporal consistency sums.
+    """
+    fn = compiled_kernel()
+    if fn is None:
+        return None
+    with_branches = model.ndim == 6
+    real = target if with_branches else target.unsqueeze(1)
+    b, k1, t, c, h, w = real.shape
+    pixels = h * w
+    n = 0 if masks is None else masks.shape[2]
+    blocks = -(-pixels // BLOCK_PIXELS)
+    empty = np.zeros((1, 1, 1, 1), np.float32)
+    grown = None if masks is None else _dilate(masks, ring_width)
+    gram = np.zeros((b, blocks, 2 * k1, 2 * k1))
+    changes = np.zeros((b, blocks, 3))
+    drift = np.zeros((b, blocks, 2))
+    regions = np.zeros((b, blocks, t, n, 2, 2 + 2 * c))
+    error = np.zeros((b, blocks))
+    arguments: tuple[Any, ...] = (
+        empty if with_branches else _array(model, (b, t, c, pixels)),
+        _array(model, (b, k1, t, c, pixels)) if with_branches else empty[None],
+        _array(real, (b, k1, t, c, pixels)),
+        empty if second is None else _array(second, (b, t, c, pixels)),
+        np.zeros((b, t, 0, 1), np.bool_) if masks is None else _array(masks, (b, t, n, pixels)),
+        np.zeros((b, t, 0, 1), np.bool_) if grown is None else _array(grown, (b, t, n, pixels)),
+        BLOCK_PIXELS,
+        with_branches,
+        temporal,
+        second is not None,
+    )
+    outputs = (gram, changes, drift, regions, error)
+    items = b * blocks
+    threads = max(1, min(torch.get_num_threads(), items, real.numel() // THREAD_MIN_VALUES))
+
+    def run(first: int, last: int) -> None:
+        fn(*arguments, first, last, *outputs)
+
+    try:
+        if threads == 1:
+            run(0, items)
+        else:
+            # the kernel releases the GIL: each thread adds its own items, so no two write the same outputs
+            cuts = np.linspace(0, items, threads + 1).astype(np.int64).tolist()
+            pool = _threads()
+            for job in [pool.submit(run, lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]:
+                job.result()
+    except Exception as err:  # noqa: BLE001 - a kernel numba cannot compile here falls back to the tensor path
+        with _lock:
+            _kernel["fn"] = None
+        message = f"The compiled CPU kernel failed ({type(err).__name__}: {err}); scoring with tensor operations"
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        return None
+    dtype = real.dtype
+    distances = None
+    if with_branches:
+        upper = torch.from_numpy(gram.sum(axis=1))
+        distances = distances_from_gram(upper.triu() + upper.triu(1).transpose(1, 2), dtype)
+    inside = around = None
+    if masks is not None:
+        sums = torch.from_numpy(regions.sum(axis=1))
+        inside, around = sums[..., 0, :], sums[..., 1, :]
+    return RolloutSums(
+        distances=distances,
+        temporal=torch.from_numpy(changes.sum(axis=1)) if temporal else None,
+        reset=None if second is None else torch.from_numpy(drift.sum(axis=1)),
+        inside=inside,
+        around=around,
+        finite=torch.from_numpy(np.isfinite(error.sum(axis=1))),
+    )
+
+
+def _array(x: Tensor, shape: tuple[int, ...]) -> np.ndarray:
+    """A C-contiguous numpy view of ``x`` in ``shape`` (a copy only when ``x`` is not contiguous)."""
+    return x.detach().contiguous().view(shape).numpy()
+
+
+def _threads() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    with _lock:
+        if pid not in _pool:
+            _pool.clear()
+            _pool[pid] = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="simgate-kernel")
+        return _pool[pid]
