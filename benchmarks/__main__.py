@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.bundle import Size, make_bundle
+from benchmarks.compile import kernel_cost
 from benchmarks.demo_share import DEMO_EPOCHS, DEMO_WINDOWS, gate_share
 from benchmarks.memory import gate_check_peak, scorecard_state_bytes
 from benchmarks.speed import measure_speed
@@ -106,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n## targets (memory: {peak.method}{load})\n" + targets_table(targets), flush=True)
     if share is not None:
         print(f"gate hook in the demo, as shares of training time: {share.breakdown()}")
+    if args.device == "cpu":
+        cost = kernel_cost()
+        print(
+            f"CPU kernel, once per process: {cost.compile_seconds:.2f} s for the first update with an empty kernel "
+            f"cache (compiling), {cost.cached_seconds:.2f} s once cached (loading it)"
+        )
     return 1 if any(t.passed is False for t in targets) else 0
 
 

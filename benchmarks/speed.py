@@ -24,6 +24,7 @@ from simgate_tracking.metrics import (
 )
 
 AXES_UPDATE = "scorecard: 5 axes + delta-PSNR"
+TENSOR_PATH = "scorecard: the same, tensor path"
 FULL_UPDATE = "scorecard: + frame quality"
 FLOOR = "floor: squared-difference sum"
 NAIVE = "naive per-frame loop"
@@ -133,6 +134,9 @@ def measure_speed(bundle: Bundle, size: Size, repeats: int, slow_repeats: int, w
         FULL_UPDATE: _update(SimulatorScorecard().to(device), bundle),
         SSIM: lambda: ssim(bundle),
     }
+    if device.type == "cpu":
+        # the same update without the compiled kernel: what the kernel saves, and the speed where numba is missing
+        cases[TENSOR_PATH] = _update(axes_only(SimulatorScorecard(cpu_kernel=False)), bundle)
     if with_naive:
         cases[NAIVE] = lambda: naive.scorecard(bundle)
     counts = {name: slow_repeats if name in (NAIVE, SSIM, FULL_UPDATE) or "SSIM" in name else repeats for name in cases}

@@ -26,7 +26,8 @@ def test_benchmark_command_prints_every_case_and_target():
     # exit status 1 only means a speed target failed, which tiny sizes may do
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     out = proc.stdout
-    for case in ("floor: squared-difference sum", "scorecard: 5 axes + delta-PSNR", "naive per-frame loop"):
+    cases = ("floor: squared-difference sum", "scorecard: 5 axes + delta-PSNR", "tensor path", "naive per-frame loop")
+    for case in cases:
         assert case in out
     for axis in ("controllability", "temporal_consistency", "object_persistence", "reset_reproducibility"):
         assert re.search(rf"^{axis}\s+\d", out, flags=re.M), axis
@@ -38,3 +39,5 @@ def test_benchmark_command_prints_every_case_and_target():
     share = re.search(r"gate share of demo training time\s+([\d.]+)% \(1 checks", out)
     assert share and 0 < float(share.group(1)) < 100
     assert "rollouts and scorecard" in out
+    kernel = re.search(r"CPU kernel, once per process: ([\d.]+) s .* ([\d.]+) s once cached", out)
+    assert kernel and float(kernel.group(1)) > float(kernel.group(2)) > 0  # compiling costs more than loading
