@@ -186,6 +186,9 @@ def test_bad_input_still_gets_the_tensor_paths_error() -> None:
         card.update(b["preds"], b["target"], masks=b["masks"][:, :, :, :-1])
     with pytest.raises(ValueError, match="`second`"):
         card.update(b["preds"], b["target"], second=b["second"][:, 1:])
+    big = _bundle(9, (6, 3, 8, 3, 64, 64), objects=1)  # scored in chunks of a few episodes
+    with pytest.raises(ValueError, match="`second`"):  # one episode too many is not dropped silently
+        card.update(big["preds"], big["target"], second=torch.cat([big["second"], big["second"][:1]]))
     with pytest.raises(ValueError, match="T >= 2"):
         card.update(b["preds"][:, :, :1], b["target"][:, :, :1])
 

@@ -67,7 +67,7 @@ def compiled_kernel() -> Any:
         return _kernel["fn"]
 
 
-def kernel_fits(*frames: Tensor | None) -> bool:
+def kernel_takes(*frames: Tensor | None) -> bool:
     """True if the kernel can take these frames: CPU tensors of a frame dtype (uint8, float32 or half precision)."""
     return all(
         isinstance(x, Tensor)

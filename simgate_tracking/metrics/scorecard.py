@@ -11,7 +11,7 @@ from torchmetrics import Metric
 
 from simgate_tracking.functional._checks import NothingToScoreError, as_frames, compute_dtype
 from simgate_tracking.functional._distances import sharing_branch_distances
-from simgate_tracking.functional._fused import RolloutSums, kernel_fits, rollout_sums
+from simgate_tracking.functional._fused import RolloutSums, kernel_takes, rollout_sums
 from simgate_tracking.functional.controllability import _controllability_from_distances, _delta_psnr_from_distances
 from simgate_tracking.functional.object_persistence import _persistence_from_sums
 from simgate_tracking.functional.reset_reproducibility import _reset_from_energies
@@ -130,12 +130,13 @@ class SimulatorScorecard(Metric):
         if (task_pred is None) != (task_real is None):
             raise ValueError("Expected `task_pred` and `task_real` together but got only one of them")
         reference, branches = _branches(preds)
-        compiled = self.cpu_kernel and _fits_kernel(preds, target, second, masks, visible)
+        compiled = self.cpu_kernel and _kernel_applies(preds, target, second, masks, visible)
         # float32 branches in one tensor need no copy: the kernel takes the whole bundle in one call
         sums = self._kernel_sums(preds, target, second, masks) if compiled and isinstance(preds, Tensor) else None
         if sums is not None:
             self._add_sums(sums, visible, reference[0].numel())
-        for part in _episode_chunks(target, reference, masks, visible):
+        # a `second` of another length is passed whole, so the reset axis reports the mismatch
+        for part in _episode_chunks(target, reference, masks, visible, second):
             p, y = _float_frames(branches(part), "preds"), _float_frames(target[part], "target")
             if sums is None:
                 again = None if second is None else _float_frames(second[part], "second")
@@ -167,7 +168,7 @@ class SimulatorScorecard(Metric):
         """
         compiled = (
             self.cpu_kernel
-            and kernel_fits(first, second, target)
+            and kernel_takes(first, second, target)
             and first.ndim == 5
             and first.numel() > 0
             and first.shape == second.shape == target.shape
@@ -308,7 +309,7 @@ def _branches(preds: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Callable[[
     return reference, lambda part: torch.cat([reference[part].unsqueeze(1), counterfactual[part]], dim=1)
 
 
-def _fits_kernel(
+def _kernel_applies(
     preds: Tensor | tuple[Tensor, Tensor],
     target: Tensor,
     second: Tensor | None,
@@ -322,11 +323,11 @@ def _fits_kernel(
     if isinstance(preds, tuple):
         # `_branches` checked that the counterfactual branches match the reference
         reference, counterfactual = preds
-        if not kernel_fits(reference, counterfactual, target, second):
+        if not kernel_takes(reference, counterfactual, target, second):
             return False
         shape = (counterfactual.shape[0], counterfactual.shape[1] + 1, *counterfactual.shape[2:])
     else:
-        if not kernel_fits(preds, target, second):
+        if not kernel_takes(preds, target, second):
             return False
         shape = tuple(preds.shape)
     if len(shape) != 6 or shape != tuple(target.shape) or min(shape) < 1 or shape[1] < 2 or shape[2] < 2:
