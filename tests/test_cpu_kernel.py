@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -162,6 +165,28 @@ def test_without_numba_the_scorecard_takes_the_tensor_path(monkeypatch: pytest.M
     fallback = SimulatorScorecard()
     fallback.update(b["preds"], b["target"], second=b["second"], masks=b["masks"])
     _assert_same(kernel, fallback)
+
+
+def test_the_kernel_can_be_switched_off_for_the_whole_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIMGATE_CPU_KERNEL", "0")
+    assert _fused.compiled_kernel() is None
+    b = _bundle(10, (2, 3, 4, 3, 16, 16))
+    assert _fused.rollout_sums(b["preds"], b["target"]) is None
+    monkeypatch.setenv("SIMGATE_CPU_KERNEL", "1")
+    assert _fused.compiled_kernel() is not None
+
+
+def test_numba_with_its_jit_disabled_is_not_used() -> None:
+    """``NUMBA_DISABLE_JIT=1`` (a numba debugging switch) would run the kernel as plain Python: far too slow."""
+    code = (
+        "from simgate_tracking.functional._fused import compiled_kernel;"
+        "import simgate_tracking.functional._fused_kernel as k, numba.core.dispatcher as d;"
+        "assert not isinstance(k.fused_sums, d.Dispatcher);"  # what the switch does to numba
+        "assert compiled_kernel() is None"
+    )
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_a_kernel_that_fails_warns_once_and_the_tensor_path_scores(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,6 +28,7 @@ from simgate_tracking.functional.object_persistence import _dilate
 
 BLOCK_PIXELS = 1024  # pixels of a frame taken at once: a block of every branch, step and channel stays in cache
 THREAD_MIN_VALUES = 2**18  # below this many values per thread, one thread does the whole call
+DISABLE_VARIABLE = "SIMGATE_CPU_KERNEL"  # "0": every scorecard in the process takes the tensor path
 
 _lock = threading.Lock()
 _kernel: dict[str, Any] = {}  # "fn": the compiled kernel or None, once looked up
@@ -57,11 +58,15 @@ class RolloutSums:
 
 
 def compiled_kernel() -> Any:
-    """The numba kernel, or None where numba cannot be imported."""
+    """The numba kernel, or None: numba cannot be imported, its JIT is disabled, or ``SIMGATE_CPU_KERNEL=0``."""
+    if os.environ.get(DISABLE_VARIABLE, "").strip() == "0":
+        return None
     with _lock:
         if "fn" not in _kernel:
             try:
-                _kernel["fn"] = importlib.import_module("simgate_tracking.functional._fused_kernel").fused_sums
+                kernel = importlib.import_module("simgate_tracking.functional._fused_kernel").fused_sums
+                # with NUMBA_DISABLE_JIT the kernel would run as plain Python, far slower than tensor operations
+                _kernel["fn"] = None if importlib.import_module("numba").config.DISABLE_JIT else kernel
             except Exception:  # noqa: BLE001 - a missing or broken numba only means the tensor path
                 _kernel["fn"] = None
         return _kernel["fn"]
