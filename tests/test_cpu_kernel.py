@@ -22,6 +22,12 @@ pytestmark = pytest.mark.skipif(_fused.compiled_kernel() is None, reason="numba 
 RTOL, ATOL = 1e-5, 1e-5
 
 
+@pytest.fixture(autouse=True)
+def kernel_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These bundles are small: below the size from which the scorecard takes the kernel by default."""
+    monkeypatch.setattr(_fused, "KERNEL_MIN_VALUES", 0)
+
+
 def _bundle(seed: int, shape: tuple[int, ...], objects: int = 3) -> dict[str, torch.Tensor]:
     """Noisy rollouts of random real frames, a noisier second pass, and random rectangular object masks."""
     g = torch.Generator().manual_seed(seed)
@@ -155,6 +161,15 @@ def test_kernel_sums_do_not_depend_on_the_thread_count() -> None:
     finally:
         torch.set_num_threads(threads)
     assert results[0] == results[1] == results[2]  # every item's sums land in their own slot: no race, same order
+
+
+def test_small_updates_take_the_tensor_path_and_large_ones_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_fused, "KERNEL_MIN_VALUES", 2**22)
+    small, large = torch.rand(2, 3, 4, 3, 32, 32), torch.rand(4, 3, 8, 3, 128, 128)
+    assert not _fused.kernel_takes(small, small)  # 147,456 values
+    assert _fused.kernel_takes(large, large)  # 9,437,184 values
+    assert not _fused.kernel_takes(large.double(), large.double())  # float64 frames: tensor path
+    assert not _fused.kernel_takes(large, large.to("meta"))  # another device: tensor path
 
 
 def test_without_numba_the_scorecard_takes_the_tensor_path(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ import torch
 from defects import vanishes_after_occlusion
 from scenes import make_scene
 
+from simgate_tracking.functional import _fused
 from simgate_tracking.functional._distances import _gram_distances, _pairwise_distances
 from simgate_tracking.functional.object_persistence import object_persistence
 from simgate_tracking.metrics import SimulatorScorecard
@@ -38,7 +39,10 @@ def test_gram_distances_flag_nan_rollouts() -> None:
 
 @pytest.mark.parametrize("cpu_kernel", (False, True))
 @pytest.mark.parametrize("precision", ("high", "medium"))
-def test_scores_ignore_the_process_matmul_precision(precision: str, cpu_kernel: bool) -> None:
+def test_scores_ignore_the_process_matmul_precision(
+    precision: str, cpu_kernel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_fused, "KERNEL_MIN_VALUES", 0)  # a small scene: the kernel only where asked for
     scene = make_scene(episodes=4, steps=6, seed=3)
     noise = 0.02 * torch.randn(scene.targets.shape, generator=torch.Generator().manual_seed(0))
     noisy = (scene.targets + noise).clamp(0, 1)

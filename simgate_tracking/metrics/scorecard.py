@@ -54,7 +54,8 @@ class SimulatorScorecard(Metric):
         num_groups: Ranking mode: the number of policy ids.
         episode_scores: Keep per-episode scores for :meth:`episode_scores`.
         cpu_kernel: On CPU, take every frame axis's sums in one pass of a compiled kernel (numba), the same sums
-            the tensor path takes in several. False, or numba missing: the tensor path everywhere.
+            the tensor path takes in several, for updates of at least 2**22 frame values (smaller ones would not
+            repay the kernel's one-time load). False, or numba missing: the tensor path everywhere.
         kwargs: Options of :class:`torchmetrics.Metric`, passed to every axis.
 
     Example:
