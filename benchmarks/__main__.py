@@ -32,6 +32,7 @@ from benchmarks.table import (
     state_target,
     targets_table,
 )
+from simgate_tracking.functional._fused import compiled_kernel
 
 DEFAULT_SIZES = ("16x3x16x3x64x64", "16x3x16x3x128x128")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -107,7 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n## targets (memory: {peak.method}{load})\n" + targets_table(targets), flush=True)
     if share is not None:
         print(f"gate hook in the demo, as shares of training time: {share.breakdown()}")
-    if args.device == "cpu":
+    if args.device == "cpu" and compiled_kernel() is None:
+        print("CPU kernel: not used here (numba missing, NUMBA_DISABLE_JIT=1 or SIMGATE_CPU_KERNEL=0)")
+    elif args.device == "cpu":
         cost = kernel_cost()
         print(
             f"CPU kernel, once per process: {cost.compile_seconds:.2f} s for the first update with an empty kernel "

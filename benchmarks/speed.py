@@ -25,6 +25,7 @@ from simgate_tracking.metrics import (
 
 AXES_UPDATE = "scorecard: 5 axes + delta-PSNR"
 TENSOR_PATH = "scorecard: the same, tensor path"
+GATE_FORM = "scorecard: the same, as the gate feeds it"
 FULL_UPDATE = "scorecard: + frame quality"
 FLOOR = "floor: squared-difference sum"
 NAIVE = "naive per-frame loop"
@@ -54,6 +55,24 @@ class SpeedResult:
 def _update(card: SimulatorScorecard, bundle: Bundle) -> Callable[[], None]:
     def call() -> None:
         bundle.feed(card)
+
+    return call
+
+
+def _as_the_gate_feeds_it(card: SimulatorScorecard, bundle: Bundle) -> Callable[[], None]:
+    """The callback's two calls: the branches apart, as a world model returns them, then the reset pass alone."""
+    reference, counterfactual = bundle.preds[:, 0].contiguous(), bundle.preds[:, 1:].contiguous()
+
+    def call() -> None:
+        card.update(
+            (reference, counterfactual),
+            bundle.target,
+            masks=bundle.masks,
+            visible=bundle.visible,
+            task_pred=bundle.task_pred,
+            task_real=bundle.task_real,
+        )
+        card.update_reset(reference, bundle.second, bundle.target[:, 0])
 
     return call
 
@@ -134,6 +153,7 @@ def measure_speed(bundle: Bundle, size: Size, repeats: int, slow_repeats: int, w
         FULL_UPDATE: _update(SimulatorScorecard().to(device), bundle),
         SSIM: lambda: ssim(bundle),
     }
+    cases[GATE_FORM] = _as_the_gate_feeds_it(axes_only(SimulatorScorecard()).to(device), bundle)
     if device.type == "cpu":
         # the same update without the compiled kernel: what the kernel saves, and the speed where numba is missing
         cases[TENSOR_PATH] = _update(axes_only(SimulatorScorecard(cpu_kernel=False)), bundle)

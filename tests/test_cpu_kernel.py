@@ -138,6 +138,20 @@ def test_kernel_scores_non_finite_rollouts_0_like_the_tensor_path() -> None:
         assert getattr(kernel, axis).nonfinite == getattr(tensors, axis).nonfinite, axis
 
 
+def test_finite_rollouts_that_overflow_float32_are_flagged_on_both_paths() -> None:
+    """Energies of huge but finite output overflow float32 on the tensor path: the kernel flags the same episodes."""
+    b = _bundle(11, (3, 3, 4, 3, 16, 16))
+    preds, second = b["preds"].clone(), b["second"].clone()
+    preds[0, 0] *= 1e18  # every reference frame of episode 0
+    second[1] *= 1e18  # the second pass of episode 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kernel, tensors = _both(lambda card: card.update(preds, b["target"], second=second, masks=b["masks"]))
+        _assert_same(kernel, tensors)
+    for axis in ("controllability", "temporal_consistency", "object_persistence", "reset_reproducibility"):
+        assert int(getattr(kernel, axis).nonfinite) == int(getattr(tensors, axis).nonfinite) > 0, axis
+
+
 def test_kernel_runs_under_inference_mode_and_on_tensors_that_require_grad() -> None:
     b = _bundle(4, (2, 3, 4, 3, 12, 12))
     with torch.inference_mode():
@@ -206,17 +220,50 @@ def test_numba_with_its_jit_disabled_is_not_used() -> None:
 
 def test_a_kernel_that_fails_warns_once_and_the_tensor_path_scores(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object) -> None:
-        raise RuntimeError("cannot cache function: no locator available")
+        raise RuntimeError("Failed in nopython mode pipeline")
 
     b = _bundle(7, (3, 3, 4, 3, 16, 16))
     reference = SimulatorScorecard(cpu_kernel=False)
     reference.update(b["preds"], b["target"], second=b["second"], masks=b["masks"])
     monkeypatch.setitem(_fused._kernel, "fn", broken)
     card = SimulatorScorecard()
-    with pytest.warns(RuntimeWarning, match="compiled CPU kernel failed.*no locator available"):
+    with pytest.warns(RuntimeWarning, match="compiled CPU kernel failed.*nopython mode"):
         card.update(b["preds"], b["target"], second=b["second"], masks=b["masks"])
     assert _fused.compiled_kernel() is None  # not tried again in this process
     _assert_same(card, reference)
+
+
+def test_a_kernel_numba_cannot_cache_still_runs_and_says_so(tmp_path) -> None:
+    """Where no cache directory is writable, numba compiles in every process: slower to start, never wrong."""
+    (tmp_path / "nowhere.py").write_text(
+        "from numba.core.caching import _CacheLocator\n"
+        "class Nowhere(_CacheLocator):\n"
+        "    @classmethod\n"
+        "    def from_function(cls, py_func, py_file):\n"
+        "        return None\n"
+    )
+    code = (
+        "import warnings, torch\n"
+        "from simgate_tracking.functional import _fused\n"
+        "_fused.KERNEL_MIN_VALUES = 0\n"
+        "from simgate_tracking.metrics import SimulatorScorecard\n"
+        "real = torch.rand(2, 3, 4, 3, 16, 16)\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    card = SimulatorScorecard()\n"
+        "    card.update(real, real, second=real[:, 0])\n"
+        "assert _fused.compiled_kernel() is not None\n"
+        "assert float(card.compute()['controllability']) == 1.0\n"
+        "print([str(w.message) for w in caught if 'cannot be cached' in str(w.message)])\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        "NUMBA_CACHE_LOCATOR_CLASSES": "nowhere.Nowhere",
+    }
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "NUMBA_CACHE_DIR" in proc.stdout  # the warning names the way out
 
 
 def test_bad_input_still_gets_the_tensor_paths_error() -> None:
@@ -231,6 +278,8 @@ def test_bad_input_still_gets_the_tensor_paths_error() -> None:
         card.update(big["preds"], big["target"], second=torch.cat([big["second"], big["second"][:1]]))
     with pytest.raises(ValueError, match="T >= 2"):
         card.update(b["preds"][:, :, :1], b["target"][:, :, :1])
+    with pytest.raises(TypeError):  # as on the tensor path
+        card.update_reset(b["preds"][:, 0], None, b["target"][:, 0])
 
 
 def test_predictions_helper_is_what_the_validation_suite_scores() -> None:

@@ -64,13 +64,27 @@ def compiled_kernel() -> Any:
         return None
     with _lock:
         if "fn" not in _kernel:
-            try:
-                kernel = importlib.import_module("simgate_tracking.functional._fused_kernel").fused_sums
-                # with NUMBA_DISABLE_JIT the kernel would run as plain Python, far slower than tensor operations
-                _kernel["fn"] = None if importlib.import_module("numba").config.DISABLE_JIT else kernel
-            except Exception:  # noqa: BLE001 - a missing or broken numba only means the tensor path
-                _kernel["fn"] = None
+            _kernel["fn"] = _load_kernel()
         return _kernel["fn"]
+
+
+def _load_kernel() -> Any:
+    try:
+        kernel = importlib.import_module("simgate_tracking.functional._fused_kernel").fused_sums
+        # with NUMBA_DISABLE_JIT the kernel would run as plain Python, far slower than tensor operations
+        if importlib.import_module("numba").config.DISABLE_JIT:
+            return None
+    except Exception:  # noqa: BLE001 - a missing or broken numba only means the tensor path
+        return None
+    try:
+        kernel.enable_caching()  # compiled once per install, then loaded from numba's on-disk cache
+    except Exception as err:  # noqa: BLE001 - without a writable cache directory it still runs, compiled per process
+        message = (
+            f"The compiled CPU kernel cannot be cached here ({err}); every process compiles it (about 2 s). "
+            "Set NUMBA_CACHE_DIR to a writable directory to keep it."
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+    return kernel
 
 
 def kernel_takes(*frames: Tensor | None) -> bool:
@@ -114,34 +128,32 @@ def rollout_sums(
     fn = compiled_kernel()
     if fn is None:
         return None
+    # the reference branch alone is a bundle of one branch: the Gram sums of one branch cost next to nothing
     with_branches = model.ndim == 6
-    real = target if with_branches else target.unsqueeze(1)
-    b, k1, t, c, h, w = real.shape
+    model, target = (model, target) if with_branches else (model.unsqueeze(1), target.unsqueeze(1))
+    b, k1, t, c, h, w = target.shape
     pixels = h * w
     n = 0 if masks is None else masks.shape[2]
     blocks = -(-pixels // BLOCK_PIXELS)
-    empty = np.zeros((1, 1, 1, 1), np.float32)
-    grown = None if masks is None else _dilate(masks, ring_width)
+    no_masks = np.zeros((b, t, 0, 1), np.bool_)
     gram = np.zeros((b, blocks, 2 * k1, 2 * k1))
     changes = np.zeros((b, blocks, 3))
     drift = np.zeros((b, blocks, 2))
     regions = np.zeros((b, blocks, t, n, 2, 2 + 2 * c))
     error = np.zeros((b, blocks))
     arguments: tuple[Any, ...] = (
-        empty if with_branches else _array(model, (b, t, c, pixels)),
-        _array(model, (b, k1, t, c, pixels)) if with_branches else empty[None],
-        _array(real, (b, k1, t, c, pixels)),
-        empty if second is None else _array(second, (b, t, c, pixels)),
-        np.zeros((b, t, 0, 1), np.bool_) if masks is None else _array(masks, (b, t, n, pixels)),
-        np.zeros((b, t, 0, 1), np.bool_) if grown is None else _array(grown, (b, t, n, pixels)),
+        _array(model, (b, k1, t, c, pixels)),
+        _array(target, (b, k1, t, c, pixels)),
+        np.zeros((1, 1, 1, 1), np.float32) if second is None else _array(second, (b, t, c, pixels)),
+        no_masks if masks is None else _array(masks, (b, t, n, pixels)),
+        no_masks if masks is None else _array(_dilate(masks, ring_width), (b, t, n, pixels)),
         BLOCK_PIXELS,
-        with_branches,
         temporal,
         second is not None,
     )
     outputs = (gram, changes, drift, regions, error)
     items = b * blocks
-    threads = max(1, min(torch.get_num_threads(), items, real.numel() // THREAD_MIN_VALUES))
+    threads = max(1, min(torch.get_num_threads(), items, target.numel() // THREAD_MIN_VALUES))
 
     def run(first: int, last: int) -> None:
         fn(*arguments, first, last, *outputs)
@@ -161,28 +173,40 @@ def rollout_sums(
         message = f"The compiled CPU kernel failed ({type(err).__name__}: {err}); scoring with tensor operations"
         warnings.warn(message, RuntimeWarning, stacklevel=2)
         return None
-    dtype = real.dtype
-    distances = None
-    if with_branches:
-        upper = torch.from_numpy(gram.sum(axis=1))
-        distances = distances_from_gram(upper.triu() + upper.triu(1).transpose(1, 2), dtype)
-    inside = around = None
-    if masks is not None:
-        sums = torch.from_numpy(regions.sum(axis=1))
-        inside, around = sums[..., 0, :], sums[..., 1, :]
+
+    # blocks add up in float64; the sums then take the frames' dtype, as the tensor path's do, so that a finite
+    # rollout whose energies overflow float32 is flagged non-finite on both paths
+    def total(x: np.ndarray) -> Tensor:
+        return torch.from_numpy(x.sum(axis=1)).to(target.dtype)
+
+    upper = torch.from_numpy(gram.sum(axis=1))  # distances come out in the frames' dtype, as on the tensor path
+    regions_total = total(regions)
     return RolloutSums(
-        distances=distances,
-        temporal=torch.from_numpy(changes.sum(axis=1)) if temporal else None,
-        reset=None if second is None else torch.from_numpy(drift.sum(axis=1)),
-        inside=inside,
-        around=around,
-        finite=torch.from_numpy(np.isfinite(error.sum(axis=1))),
+        distances=distances_from_gram(upper.triu() + upper.triu(1).transpose(1, 2), target.dtype)
+        if with_branches
+        else None,
+        temporal=total(changes) if temporal else None,
+        reset=None if second is None else total(drift),
+        inside=None if masks is None else regions_total[..., 0, :],
+        around=None if masks is None else regions_total[..., 1, :],
+        finite=total(error).isfinite(),
     )
 
 
 def _array(x: Tensor, shape: tuple[int, ...]) -> np.ndarray:
     """A C-contiguous numpy view of ``x`` in ``shape`` (a copy only when ``x`` is not contiguous)."""
     return x.detach().contiguous().view(shape).numpy()
+
+
+def _after_fork_in_child() -> None:
+    # a fork while another thread held the lock (loading numba) would leave it locked in the child for good
+    global _lock
+    _lock = threading.Lock()
+    _pool.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _threads() -> ThreadPoolExecutor:

@@ -18,16 +18,14 @@ from numba import njit
 _FASTMATH = {"reassoc", "contract"}
 
 
-@njit(nogil=True, cache=True, fastmath=_FASTMATH)
+@njit(nogil=True, fastmath=_FASTMATH)  # cached on disk by the caller: see _fused.compiled_kernel
 def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
-    reference: np.ndarray,
-    branches: np.ndarray,
+    model: np.ndarray,
     target: np.ndarray,
     second: np.ndarray,
     masks: np.ndarray,
     dilated: np.ndarray,
     width: int,
-    do_branches: bool,
     do_temporal: bool,
     do_reset: bool,
     first_item: int,
@@ -41,16 +39,14 @@ def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
     """Add the sums of items ``first_item .. last_item - 1`` (item = episode x block of ``width`` pixels).
 
     Args:
-        reference: (B, T, C, P) float32, the model's reference branch, read if ``do_branches`` is False.
-        branches: (B, K+1, T, C, P) float32, every branch of the model, reference first, read if ``do_branches``.
-        target: (B, K+1, T, C, P) real futures (K+1 is 1 when ``do_branches`` is False).
-        second: (B, T, C, P) the second pass of the reference branch (read if ``do_reset``).
+        model: (B, K+1, T, C, P) float32, the model's branches, reference first (K+1 may be 1).
+        target: (B, K+1, T, C, P) float32, the real futures of the same branches.
+        second: (B, T, C, P) float32, the second pass of the reference branch, read if ``do_reset``.
         masks: (B, T, N, P) bool object masks of the reference branch (N may be 0).
         dilated: (B, T, N, P) bool, each mask grown by the ring's width.
         width: Pixels per block.
-        do_branches: Take the Gram sums (``branches`` holds the model); else ``reference`` holds it.
         do_temporal: Take the temporal sums.
-        do_reset: Take the reset sums (``second`` holds the second pass).
+        do_reset: Take the reset sums.
         first_item: First item (episode x block, episode-major) this call adds.
         last_item: One past the last item.
         gram: (B, blocks, 2(K+1), 2(K+1)) float64 out, upper triangle: Gram matrix of the rows
@@ -59,7 +55,7 @@ def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
         reset: (B, blocks, 2) float64 out: |P_0 - second|^2, |Y_0 - mean_t Y_0|^2.
         regions: (B, blocks, T, N, 2, 2 + 2C) float64 out: under the mask [squared error, area, colour, colour^2]
             and under the ring (dilation less mask) [0, area, colour, 0].
-        error_total: (B, blocks) float64 out: the squared error of the reference branch summed over every value.
+        error_total: (B, blocks) float64 out: the reference branch's squared error over every value (with masks).
     """
     n_branches, n_steps, n_channels, n_pixels = target.shape[1], target.shape[2], target.shape[3], target.shape[4]
     n_objects = masks.shape[2]
@@ -90,20 +86,21 @@ def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
         for t in range(n_steps):
             for c in range(n_channels):
                 real = target[b, 0, t, c, lo:hi]
-                model = branches[b, 0, t, c, lo:hi] if do_branches else reference[b, t, c, lo:hi]
+                reference = model[b, 0, t, c, lo:hi]
                 # the reference branch's error, relative to reality's reference branch: Gram row 0
                 row = rows[0]
                 for i in range(w):
-                    row[i] = model[i] - real[i]
-                if c == 0:
-                    for i in range(w):
-                        error[i] = row[i] * row[i]
-                else:
-                    for i in range(w):
-                        error[i] += row[i] * row[i]
-                if do_branches:
+                    row[i] = reference[i] - real[i]
+                if n_objects > 0:
+                    if c == 0:
+                        for i in range(w):
+                            error[i] = row[i] * row[i]
+                    else:
+                        for i in range(w):
+                            error[i] += row[i] * row[i]
+                if n_branches > 1:
                     for k in range(1, n_branches):
-                        other = branches[b, k, t, c, lo:hi]
+                        other = model[b, k, t, c, lo:hi]
                         other_real = target[b, k, t, c, lo:hi]
                         model_row, real_row = rows[k], rows[n_branches + k]
                         for i in range(w):
@@ -123,13 +120,13 @@ def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
                                 acc += left[i] * right[i]
                             gram[b, j, r, s] += acc
                 if do_temporal and t > 0:
-                    before = branches[b, 0, t - 1, c, lo:hi] if do_branches else reference[b, t - 1, c, lo:hi]
+                    before = model[b, 0, t - 1, c, lo:hi]
                     real_before = target[b, 0, t - 1, c, lo:hi]
                     model_change = np.float32(0.0)
                     real_change = np.float32(0.0)
                     gap = np.float32(0.0)
                     for i in range(w):
-                        dp = model[i] - before[i]
+                        dp = reference[i] - before[i]
                         dy = real[i] - real_before[i]
                         model_change += dp * dp
                         real_change += dy * dy
@@ -143,16 +140,17 @@ def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
                     drift = np.float32(0.0)
                     scale = np.float32(0.0)
                     for i in range(w):
-                        d = model[i] - again[i]
+                        d = reference[i] - again[i]
                         v = real[i] - average[i]
                         drift += d * d
                         scale += v * v
                     reset[b, j, 0] += drift
                     reset[b, j, 1] += scale
-            total = np.float32(0.0)
-            for i in range(w):
-                total += error[i]
-            error_total[b, j] += total
+            if n_objects > 0:
+                total = np.float32(0.0)
+                for i in range(w):
+                    total += error[i]
+                error_total[b, j] += total
             for n in range(n_objects):
                 inside = masks[b, t, n, lo:hi]
                 grown = dilated[b, t, n, lo:hi]

@@ -169,6 +169,7 @@ class SimulatorScorecard(Metric):
         """
         compiled = (
             self.cpu_kernel
+            and all(isinstance(x, Tensor) for x in (first, second, target))
             and kernel_takes(first, second, target)
             and first.ndim == 5
             and first.numel() > 0
@@ -178,9 +179,7 @@ class SimulatorScorecard(Metric):
             sums = None
             if compiled:
                 p1, p2 = _float_frames(first[part], "first"), _float_frames(second[part], "second")
-                y = _float_frames(target[part], "target")
-                if p1.dtype == p2.dtype == y.dtype == torch.float32:
-                    sums = rollout_sums(p1, y, second=p2, temporal=False)
+                sums = rollout_sums(p1, _float_frames(target[part], "target"), second=p2, temporal=False)
             if sums is not None and sums.reset is not None:
                 self.reset_reproducibility.add_scores(*_reset_from_energies(*sums.reset.unbind(1)))
             else:
