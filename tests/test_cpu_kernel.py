@@ -97,10 +97,11 @@ def test_kernel_matches_the_tensor_path_on_every_defect(defect: str) -> None:
     _assert_same(kernel, tensors)
 
 
-def test_kernel_takes_the_pair_form_uint8_and_half_precision() -> None:
+def test_kernel_takes_the_pair_form_float32_uint8_and_half_precision() -> None:
     b = _bundle(1, (3, 3, 4, 3, 20, 20))
     as_uint8 = {name: (b[name] * 255).round().to(torch.uint8) for name in ("preds", "target", "second")}
-    for frames in (as_uint8, {name: b[name].half() for name in ("preds", "target", "second")}):
+    as_float32 = {name: b[name] for name in ("preds", "target", "second")}
+    for frames in (as_float32, as_uint8, {name: b[name].half() for name in ("preds", "target", "second")}):
         preds = frames["preds"]
         pair = (preds[:, 0].contiguous(), preds[:, 1:].contiguous())
         kernel, tensors = _both(

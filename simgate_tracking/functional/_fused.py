@@ -88,7 +88,7 @@ def _load_kernel() -> Any:
 
 
 def kernel_takes(*frames: Tensor | None) -> bool:
-    """True if the kernel should take these frames: CPU tensors of a frame dtype, enough values to repay its load.
+    """True if the kernel is there and should take these frames: CPU frames, enough values to repay its load.
 
     Frame dtypes are uint8, float32 and half precision. Loading the kernel costs a process about 0.4 s once
     (importing numba, setting up LLVM, reading the compiled code from its cache) and saves about 1 ms per million
@@ -99,13 +99,16 @@ def kernel_takes(*frames: Tensor | None) -> bool:
     given = [x for x in frames if x is not None]
     if not all(isinstance(x, Tensor) for x in given):
         return False
-    return sum(x.numel() for x in given) >= KERNEL_MIN_VALUES and all(
-        x.device.type == "cpu" and x.dtype in (torch.float32, torch.uint8, torch.float16, torch.bfloat16) for x in given
+    frame_dtypes = (torch.float32, torch.uint8, torch.float16, torch.bfloat16)
+    return (
+        sum(x.numel() for x in given) >= KERNEL_MIN_VALUES
+        and all(x.device.type == "cpu" and x.dtype in frame_dtypes for x in given)
+        and compiled_kernel() is not None  # last: it loads numba, worth it only for an update this size
     )
 
 
 def rollout_sums(
-    model: Tensor,
+    model: Tensor | tuple[Tensor, Tensor],
     target: Tensor,
     second: Tensor | None = None,
     masks: Tensor | None = None,
@@ -114,12 +117,14 @@ def rollout_sums(
 ) -> RolloutSums | None:
     """Every sum the scorecard needs from one bundle, in one pass; None where the kernel is unavailable.
 
-    Shapes are the caller's to check; frames must be float32 on CPU.
+    Shapes are the caller's to check; frames must be float32 on CPU. No frame is copied unless a tensor's values
+    are laid out other than as whole contiguous branches.
 
     Args:
-        model: (B, K+1, T, C, H, W) every branch, reference first; or the reference branch alone, (B, T, C, H, W),
-            for no branch sums.
-        target: Real futures of the same shape.
+        model: (B, K+1, T, C, H, W) every branch, reference first; or the pair (reference (B, T, C, H, W),
+            counterfactual (B, K, T, C, H, W)) as a world model returns them; or the reference branch alone,
+            (B, T, C, H, W), for no branch sums.
+        target: Real futures, (B, K+1, T, C, H, W), or (B, T, C, H, W) with the reference branch alone.
         second: (B, T, C, H, W) a second pass of the reference branch: reset sums.
         masks: (B, T, N, H, W) bool object masks of the reference branch: region sums.
         ring_width: Width in pixels of the ring around each mask.
@@ -128,10 +133,19 @@ def rollout_sums(
     fn = compiled_kernel()
     if fn is None:
         return None
-    # the reference branch alone is a bundle of one branch: the Gram sums of one branch cost next to nothing
-    with_branches = model.ndim == 6
-    model, target = (model, target) if with_branches else (model.unsqueeze(1), target.unsqueeze(1))
-    b, k1, t, c, h, w = target.shape
+    if isinstance(model, tuple):
+        reference, branches, shift = _branch_array(model[0].unsqueeze(1)), _branch_array(model[1]), 0
+    elif model.ndim == 6:
+        reference = branches = _branch_array(model)
+        shift = 1  # counterfactual branch k is the model's branch k
+    else:
+        # the reference branch alone is a bundle of one branch: its Gram sums cost next to nothing
+        reference = branches = _branch_array(model.unsqueeze(1))
+        shift = 0
+    with_branches = target.ndim == 6
+    real = _branch_array(target if with_branches else target.unsqueeze(1))
+    b, k1 = len(real), target.shape[1] if with_branches else 1
+    t, c, h, w = target.shape[-4:]
     pixels = h * w
     n = 0 if masks is None else masks.shape[2]
     blocks = -(-pixels // BLOCK_PIXELS)
@@ -142,11 +156,14 @@ def rollout_sums(
     regions = np.zeros((b, blocks, t, n, 2, 2 + 2 * c))
     error = np.zeros((b, blocks))
     arguments: tuple[Any, ...] = (
-        _array(model, (b, k1, t, c, pixels)),
-        _array(target, (b, k1, t, c, pixels)),
+        reference,
+        branches,
+        real,
         np.zeros((1, 1, 1, 1), np.float32) if second is None else _array(second, (b, t, c, pixels)),
         no_masks if masks is None else _array(masks, (b, t, n, pixels)),
         no_masks if masks is None else _array(_dilate(masks, ring_width), (b, t, n, pixels)),
+        k1,
+        shift,
         BLOCK_PIXELS,
         temporal,
         second is not None,
@@ -182,15 +199,39 @@ def rollout_sums(
     upper = torch.from_numpy(gram.sum(axis=1))  # distances come out in the frames' dtype, as on the tensor path
     regions_total = total(regions)
     return RolloutSums(
-        distances=distances_from_gram(upper.triu() + upper.triu(1).transpose(1, 2), target.dtype)
-        if with_branches
-        else None,
+        distances=distances_from_gram(upper.triu() + upper.triu(1).transpose(1, 2), target.dtype) if k1 > 1 else None,
         temporal=total(changes) if temporal else None,
         reset=None if second is None else total(drift),
         inside=None if masks is None else regions_total[..., 0, :],
         around=None if masks is None else regions_total[..., 1, :],
         finite=total(error).isfinite(),
     )
+
+
+def _branch_array(x: Tensor) -> np.ndarray:
+    """(B, R, T, C, H, W) frames as a C-contiguous (B, R', T, C, H*W) numpy array whose first R branches are ``x``'s.
+
+    A contiguous tensor is a view. So is a view of the leading branches of a contiguous batch, such as
+    ``targets[:, :1]`` (R' is then the batch's branch count): its branches are whole contiguous blocks a fixed
+    stride apart. Anything else is copied.
+    """
+    x = x.detach()
+    b, r, t, c, h, w = x.shape
+    if not x.is_contiguous():
+        branch = t * c * h * w
+        whole = (r * branch, branch, c * h * w, h * w, w, 1)  # the strides of x if it were contiguous
+        spread = x.stride(0) // branch if b > 1 else r
+        end = x.storage_offset() + (b - 1) * x.stride(0) + spread * branch
+        if (
+            x.stride()[1:] == whole[1:]
+            and x.stride(0) % branch == 0
+            and spread >= r
+            and end * x.element_size() <= x.untyped_storage().nbytes()
+        ):
+            x = torch.as_strided(x, (b, spread, t, c, h, w), (spread * branch, *whole[1:]))
+        else:
+            x = x.contiguous()
+    return x.reshape(b, x.shape[1], t, c, h * w).numpy()
 
 
 def _array(x: Tensor, shape: tuple[int, ...]) -> np.ndarray:

@@ -20,11 +20,14 @@ _FASTMATH = {"reassoc", "contract"}
 
 @njit(nogil=True, fastmath=_FASTMATH)  # cached on disk by the caller: see _fused.compiled_kernel
 def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
-    model: np.ndarray,
+    reference: np.ndarray,
+    branches: np.ndarray,
     target: np.ndarray,
     second: np.ndarray,
     masks: np.ndarray,
     dilated: np.ndarray,
+    n_branches: int,
+    shift: int,
     width: int,
     do_temporal: bool,
     do_reset: bool,
@@ -39,11 +42,14 @@ def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
     """Add the sums of items ``first_item .. last_item - 1`` (item = episode x block of ``width`` pixels).
 
     Args:
-        model: (B, K+1, T, C, P) float32, the model's branches, reference first (K+1 may be 1).
-        target: (B, K+1, T, C, P) float32, the real futures of the same branches.
+        reference: (B, *, T, C, P) float32: the model's reference branch is ``reference[:, 0]``.
+        branches: (B, *, T, C, P) float32: counterfactual branch k (1 .. K) is ``branches[:, k - 1 + shift]``.
+        target: (B, *, T, C, P) float32: reality's branch k is ``target[:, k]``.
         second: (B, T, C, P) float32, the second pass of the reference branch, read if ``do_reset``.
         masks: (B, T, N, P) bool object masks of the reference branch (N may be 0).
         dilated: (B, T, N, P) bool, each mask grown by the ring's width.
+        n_branches: K + 1, the branches scored (1: the reference alone).
+        shift: Where counterfactual branch 1 sits in ``branches`` (1 when ``branches`` holds every branch).
         width: Pixels per block.
         do_temporal: Take the temporal sums.
         do_reset: Take the reset sums.
@@ -57,7 +63,7 @@ def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
             and under the ring (dilation less mask) [0, area, colour, 0].
         error_total: (B, blocks) float64 out: the reference branch's squared error over every value (with masks).
     """
-    n_branches, n_steps, n_channels, n_pixels = target.shape[1], target.shape[2], target.shape[3], target.shape[4]
+    n_steps, n_channels, n_pixels = target.shape[2], target.shape[3], target.shape[4]
     n_objects = masks.shape[2]
     n_blocks = (n_pixels + width - 1) // width
     n_rows = 2 * n_branches
@@ -86,11 +92,11 @@ def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
         for t in range(n_steps):
             for c in range(n_channels):
                 real = target[b, 0, t, c, lo:hi]
-                reference = model[b, 0, t, c, lo:hi]
+                model = reference[b, 0, t, c, lo:hi]
                 # the reference branch's error, relative to reality's reference branch: Gram row 0
                 row = rows[0]
                 for i in range(w):
-                    row[i] = reference[i] - real[i]
+                    row[i] = model[i] - real[i]
                 if n_objects > 0:
                     if c == 0:
                         for i in range(w):
@@ -100,7 +106,7 @@ def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
                             error[i] += row[i] * row[i]
                 if n_branches > 1:
                     for k in range(1, n_branches):
-                        other = model[b, k, t, c, lo:hi]
+                        other = branches[b, k - 1 + shift, t, c, lo:hi]
                         other_real = target[b, k, t, c, lo:hi]
                         model_row, real_row = rows[k], rows[n_branches + k]
                         for i in range(w):
@@ -120,13 +126,13 @@ def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
                                 acc += left[i] * right[i]
                             gram[b, j, r, s] += acc
                 if do_temporal and t > 0:
-                    before = model[b, 0, t - 1, c, lo:hi]
+                    before = reference[b, 0, t - 1, c, lo:hi]
                     real_before = target[b, 0, t - 1, c, lo:hi]
                     model_change = np.float32(0.0)
                     real_change = np.float32(0.0)
                     gap = np.float32(0.0)
                     for i in range(w):
-                        dp = reference[i] - before[i]
+                        dp = model[i] - before[i]
                         dy = real[i] - real_before[i]
                         model_change += dp * dp
                         real_change += dy * dy
@@ -140,7 +146,7 @@ def fused_sums(  # noqa: PLR0912, PLR0913, PLR0915, C901
                     drift = np.float32(0.0)
                     scale = np.float32(0.0)
                     for i in range(w):
-                        d = reference[i] - again[i]
+                        d = model[i] - again[i]
                         v = real[i] - average[i]
                         drift += d * d
                         scale += v * v

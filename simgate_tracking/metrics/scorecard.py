@@ -132,23 +132,16 @@ class SimulatorScorecard(Metric):
             raise ValueError("Expected `task_pred` and `task_real` together but got only one of them")
         reference, branches = _branches(preds)
         compiled = self.cpu_kernel and _kernel_applies(preds, target, second, masks, visible)
-        # float32 branches in one tensor need no copy: the kernel takes the whole bundle in one call
-        sums = self._kernel_sums(preds, target, second, masks) if compiled and isinstance(preds, Tensor) else None
-        if sums is not None:
-            self._add_sums(sums, visible, reference[0].numel())
+        scored = compiled and self._update_compiled(preds, target, second, masks, visible)
         # a `second` of another length is passed whole, so the reset axis reports the mismatch
         for part in _episode_chunks(target, reference, masks, visible, second):
             p, y = _float_frames(branches(part), "preds"), _float_frames(target[part], "target")
-            if sums is None:
+            if not scored:
                 again = None if second is None else _float_frames(second[part], "second")
                 chunk_masks = None if masks is None else masks[part]
                 chunk_visible = None if visible is None else visible[part]
-                chunk_sums = self._kernel_sums(p, y, again, chunk_masks) if compiled else None
-                if chunk_sums is not None:
-                    self._add_sums(chunk_sums, chunk_visible, p[0, 0].numel())
-                else:
-                    reference_frames = _float_frames(reference[part], "preds")
-                    self._update_tensors(p, y, reference_frames, again, chunk_masks, chunk_visible)
+                reference_frames = _float_frames(reference[part], "preds")
+                self._update_tensors(p, y, reference_frames, again, chunk_masks, chunk_visible)
             self.visual_fidelity.update(p, y)
         index = torch.arange(len(reference), device=reference.device) if episode_index is None else episode_index
         if second is not None and self.keeps_episode_scores:
@@ -175,7 +168,10 @@ class SimulatorScorecard(Metric):
             and first.numel() > 0
             and first.shape == second.shape == target.shape
         )
-        for part in _episode_chunks(first, second, target):
+        parts = _episode_chunks(first, second, target)
+        if compiled and first.dtype == second.dtype == target.dtype == torch.float32:
+            parts = [slice(None)]  # float32 frames go to the kernel whole
+        for part in parts:
             sums = None
             if compiled:
                 p1, p2 = _float_frames(first[part], "first"), _float_frames(second[part], "second")
@@ -188,11 +184,43 @@ class SimulatorScorecard(Metric):
             index = torch.arange(first.shape[0], device=first.device) if episode_index is None else episode_index
             self.reset_index.append(index.to(first.device))
 
-    def _kernel_sums(self, p: Tensor, y: Tensor, second: Tensor | None, masks: Tensor | None) -> RolloutSums | None:
-        """Sums of these episodes from the compiled kernel, or None (numba missing, or frames not float32)."""
-        if any(x is not None and x.dtype != torch.float32 for x in (p, y, second)):
-            return None
-        return rollout_sums(p, y, second=second, masks=masks, ring_width=self.object_persistence.ring_width)
+    def _update_compiled(
+        self,
+        preds: Tensor | tuple[Tensor, Tensor],
+        target: Tensor,
+        second: Tensor | None,
+        masks: Tensor | None,
+        visible: Tensor | None,
+    ) -> bool:
+        """Every frame axis from the compiled kernel; False, with nothing added, where the kernel is unavailable.
+
+        float32 frames go to the kernel whole, the branches apart if they came apart; other frame dtypes are
+        converted a few episodes at a time.
+        """
+        tensors = (*preds, target, second) if isinstance(preds, tuple) else (preds, target, second)
+        reference = preds[0] if isinstance(preds, tuple) else preds[:, 0]
+        whole = all(x is None or x.dtype == torch.float32 for x in tensors)
+        parts = [slice(None)] if whole else _episode_chunks(target, reference, masks, visible, second)
+        found = []
+        for part in parts:
+            model: Tensor | tuple[Tensor, Tensor]
+            if isinstance(preds, tuple):
+                model = (_float_frames(preds[0][part], "preds"), _float_frames(preds[1][part], "preds"))
+            else:
+                model = _float_frames(preds[part], "preds")
+            sums = rollout_sums(
+                model,
+                _float_frames(target[part], "target"),
+                second=None if second is None else _float_frames(second[part], "second"),
+                masks=None if masks is None else masks[part],
+                ring_width=self.object_persistence.ring_width,
+            )
+            if sums is None:
+                return False
+            found.append((sums, None if visible is None else visible[part]))
+        for sums, chunk_visible in found:
+            self._add_sums(sums, chunk_visible, reference[0].numel())
+        return True
 
     def _add_sums(self, sums: RolloutSums, visible: Tensor | None, values_per_branch: int) -> None:
         """Every frame axis's per-episode scores, finished from the kernel's sums as their tensor paths finish them."""
