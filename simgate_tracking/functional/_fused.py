@@ -47,7 +47,7 @@ class RolloutSums:
         reset: (B, 2): |P1 - P2|^2 and |Y - mean_t Y|^2; None without a second pass.
         inside: (B, T, N, 2 + 2C) sums under each object's mask: squared error, area, real channels, their squares.
         around: (B, T, N, 2 + 2C) the same under each mask's ring (its squared error and squares left 0).
-        finite: (B,) the reference branch's squared error is finite.
+        finite: (B,) the reference branch's squared error is finite; taken with masks only (all True without).
     """
 
     distances: Tensor | None
