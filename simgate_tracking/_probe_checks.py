@@ -49,20 +49,53 @@ def check_group_ids(groups: Tensor | None) -> Tensor | None:
     return groups
 
 
+def stack_takes(x: Any, field: str, layout: str) -> Any:
+    """A list or tuple of per-take tensors stacked on a takes dimension after N; anything else passes unchanged.
+
+    Raises:
+        ValueError: If the takes are not tensors or disagree in shape, naming the first take that differs.
+    """
+    if not isinstance(x, list | tuple):
+        return x
+    require(len(x) > 0, field, f"to hold R >= 1 takes of shape {layout}", "an empty sequence")
+    for r, take in enumerate(x):
+        require(isinstance(take, Tensor), f"{field}[{r}]", f"to be a torch.Tensor of shape {layout}", type(take).__name__)
+        require(
+            _shape(take) == _shape(x[0]) and take.dtype == x[0].dtype,
+            f"{field}[{r}]",
+            f"to have the shape and dtype of take 0, {_shape(x[0])} {x[0].dtype}",
+            f"shape {_shape(take)} {take.dtype}",
+        )
+    return torch.stack(list(x), dim=1)
+
+
+def num_takes(targets: Tensor) -> int:
+    """R: real takes per episode, from the rank of ``targets`` (6-D: one take)."""
+    return int(targets.shape[1]) if targets.ndim == 7 else 1
+
+
 def check_episodes(context: Tensor, actions: Tensor, targets: Tensor) -> tuple[int, int, int, int, int]:
-    """Check the three fields every probe set has; return (N, K+1, T, H, W)."""
+    """Check the three fields every probe set has; return (N, K+1, T, H, W).
+
+    ``targets`` is (N, K+1, T, C, H, W) for one real take, or (N, R, K+1, T, C, H, W) for R takes.
+    """
     check_frames(context, "context", 5, "(N, T0, C, H, W)")
     n, _, c, h, w = context.shape
     require(n > 0, "context", "to hold at least one episode", "N = 0")
     require(min(context.shape[1:]) > 0, "context", "to hold T0 >= 1 frames of non-empty (C, H, W)", _shape(context))
-    check_frames(targets, "targets", 6, "(N, K+1, T, C, H, W)")
+    layout = "(N, K+1, T, C, H, W) or (N, R, K+1, T, C, H, W)"
+    require(isinstance(targets, Tensor), "targets", f"to be a torch.Tensor of shape {layout}", type(targets).__name__)
+    check_frames(targets, "targets", targets.ndim if targets.ndim in (6, 7) else 6, layout)
+    takes = num_takes(targets)
+    require(takes >= 1, "targets", "to hold R >= 1 takes", f"shape {_shape(targets)}")
     require(
-        targets.shape[0] == n and targets.shape[3:] == (c, h, w),
+        targets.shape[0] == n and targets.shape[-3:] == (c, h, w),
         "targets",
-        f"to have shape (N, K+1, T, C, H, W) = ({n}, K+1, T, {c}, {h}, {w}) like `context`",
+        f"to have shape (N, {'R, ' * (takes > 1)}K+1, T, C, H, W) = ({n}, {'R, ' * (takes > 1)}K+1, T, {c}, {h}, {w}) "
+        "like `context`",
         f"shape {_shape(targets)}",
     )
-    branches, horizon = targets.shape[1], targets.shape[2]
+    branches, horizon = targets.shape[-5], targets.shape[-4]
     require(branches >= 2, "targets", "to hold K+1 >= 2 branches (reference + K >= 1 counterfactual)", branches)
     require(horizon >= 2, "targets", "to hold T >= 2 future steps", f"T = {horizon}")
     require(isinstance(actions, Tensor), "actions", "to be a torch.Tensor", type(actions).__name__)
@@ -79,29 +112,37 @@ def check_episodes(context: Tensor, actions: Tensor, targets: Tensor) -> tuple[i
     return n, branches, horizon, h, w
 
 
-def check_objects(
-    masks: Tensor | None, visible: Tensor | None, n: int, horizon: int, h: int, w: int
+def check_objects(  # noqa: PLR0913
+    masks: Tensor | None, visible: Tensor | None, n: int, horizon: int, h: int, w: int, takes: int = 1
 ) -> tuple[Tensor | None, Tensor | None]:
-    """Masks (N, T, M, H, W) bool and visibility (N, T, M) bool; visibility defaults to "mask non-empty"."""
+    """Masks (N, [R,] T, M, H, W) bool and visibility (N, [R,] T, M) bool; visibility defaults to "mask non-empty".
+
+    With R > 1 takes, masks and visibility are per take.
+    """
     if masks is None:
         require(visible is None, "visible", "to come with `masks`", "visible without masks")
         return None, None
+    lead = (n, horizon) if takes == 1 else (n, takes, horizon)
+    shown_lead = "(N, T" if takes == 1 else "(N, R, T"
     require(
-        isinstance(masks, Tensor) and masks.ndim == 5 and masks.shape[:2] == (n, horizon) and masks.shape[3:] == (h, w),
+        isinstance(masks, Tensor)
+        and masks.ndim == len(lead) + 3
+        and masks.shape[: len(lead)] == lead
+        and masks.shape[-2:] == (h, w),
         "masks",
-        f"to have shape (N, T, M, H, W) = ({n}, {horizon}, M, {h}, {w})",
+        f"to have shape {shown_lead}, M, H, W) = ({', '.join(map(str, lead))}, M, {h}, {w})",
         f"shape {_shape(masks) if isinstance(masks, Tensor) else type(masks).__name__}",
     )
     require(masks.dtype == torch.bool, "masks", "to be a bool tensor", masks.dtype)
-    require(masks.shape[2] > 0, "masks", "to hold M >= 1 object slots", f"shape {_shape(masks)}")
-    shown = masks.flatten(3).any(dim=3)
+    require(masks.shape[-3] > 0, "masks", "to hold M >= 1 object slots", f"shape {_shape(masks)}")
+    shown = masks.flatten(-2).any(dim=-1)
     if visible is None:
         visible = shown
-    expected = (n, horizon, masks.shape[2])
+    expected = (*lead, masks.shape[-3])
     require(
         isinstance(visible, Tensor) and _shape(visible) == expected,
         "visible",
-        f"to have shape (N, T, M) = {expected}",
+        f"to have shape {shown_lead}, M) = {expected}",
         f"shape {_shape(visible) if isinstance(visible, Tensor) else type(visible).__name__}",
     )
     require(visible.dtype == torch.bool, "visible", "to be a bool tensor", visible.dtype)
@@ -110,17 +151,17 @@ def check_objects(
     return masks, visible
 
 
-def check_outcomes(outcomes: Tensor | None, n: int, branches: int) -> Tensor | None:
-    """Real task outcomes: (N,) for the reference branch or (N, K+1) per branch, finite."""
+def check_outcomes(outcomes: Tensor | None, n: int, branches: int, takes: int = 1) -> Tensor | None:
+    """Real task outcomes: (N, [R]) for the reference branch or (N, [R,] K+1) per branch, finite."""
     if outcomes is None:
         return None
     outcomes = torch.as_tensor(outcomes)
-    require(
-        _shape(outcomes) in ((n,), (n, branches)),
-        "outcomes",
-        f"to have shape (N,) = ({n},) or (N, K+1) = ({n}, {branches})",
-        f"shape {_shape(outcomes)}",
-    )
+    if takes == 1:
+        shapes, expected = ((n,), (n, branches)), f"(N,) = ({n},) or (N, K+1) = ({n}, {branches})"
+    else:
+        shapes = ((n, takes), (n, takes, branches))
+        expected = f"(N, R) = ({n}, {takes}) or (N, R, K+1) = ({n}, {takes}, {branches}), one outcome per take"
+    require(_shape(outcomes) in shapes, "outcomes", f"to have shape {expected}", f"shape {_shape(outcomes)}")
     if outcomes.is_floating_point():
         require(bool(torch.isfinite(outcomes).all()), "outcomes", "to hold only finite values", "NaN or Inf")
     return outcomes

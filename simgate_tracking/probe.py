@@ -18,6 +18,8 @@ from simgate_tracking._probe_checks import (
     check_objects,
     check_outcomes,
     check_vector,
+    num_takes,
+    stack_takes,
 )
 
 FORMAT_VERSION = 1
@@ -33,10 +35,10 @@ class ProbeBatch:
         index: (B,) the episodes' positions in the probe set.
         context: (B, T0, C, H, W) reset observations.
         actions: (B, K+1, T, A), branch 0 the reference actions.
-        targets: (B, K+1, T, C, H, W) real futures for every branch.
-        masks: (B, T, M, H, W) bool object masks on the reference branch, or None.
-        visible: (B, T, M) bool, or None.
-        outcomes: (B,) or (B, K+1) real task outcomes, or None.
+        targets: (B, K+1, T, C, H, W) real futures for every branch; (B, R, K+1, T, C, H, W) with R > 1 takes.
+        masks: (B, [R,] T, M, H, W) bool object masks on the reference branch, or None.
+        visible: (B, [R,] T, M) bool, or None.
+        outcomes: (B, [R]) or (B, [R,] K+1) real task outcomes, or None.
         groups: (B,) policy ids, or None.
         seeds: (B,) int64 seeds.
     """
@@ -62,14 +64,21 @@ class ProbeSet:
     counterfactual ones, the real future of every branch, optional object masks and visibility on the reference
     branch, optional real task outcome and policy id, and a seed. :attr:`manifest_hash` covers all of it.
 
+    In a stochastic world an episode holds R >= 1 real takes of every branch: the same reset and actions, the
+    world's randomness drawn afresh for each take and shared by the branches of a take. ``targets`` then has a
+    takes dimension after N, and masks, visibility and outcomes are per take. One take (R = 1) is stored without
+    that dimension, so a probe set of one take is the same probe set, with the same hash, however it was given.
+
     Args:
         context: (N, T0, C, H, W) float in [0, 1] or uint8.
         actions: (N, K+1, T, A), branch 0 the reference actions; any real or integer dtype.
-        targets: (N, K+1, T, C, H, W) real futures, same frame dtype rules as ``context``.
-        masks: (N, T, M, H, W) bool object masks on the reference branch.
-        visible: (N, T, M) bool; default: a mask is visible where it is non-empty. Needs ``masks``.
+        targets: (N, K+1, T, C, H, W) real futures, same frame dtype rules as ``context``; (N, R, K+1, T, C, H, W)
+            for R takes, or a list of R tensors (N, K+1, T, C, H, W).
+        masks: (N, T, M, H, W) bool object masks on the reference branch; (N, R, T, M, H, W) with R takes.
+        visible: (N, T, M) bool; default: a mask is visible where it is non-empty. Needs ``masks``. (N, R, T, M)
+            with R takes.
         outcomes: (N,) real task outcome (success flag or return) of the reference branch, or (N, K+1) one per
-            branch.
+            branch; (N, R) or (N, R, K+1) with R takes.
         groups: (N,) int policy id per episode (task validity in ranking mode).
         seeds: (N,) int seed per episode; default ``0 .. N-1``.
         name: A label for reports.
@@ -101,10 +110,17 @@ class ProbeSet:
         seeds: Tensor | None = None,
         name: str = "probe",
     ) -> None:
+        targets, masks, visible, outcomes = _one_take_squeezed(
+            stack_takes(targets, "targets", "(N, K+1, T, C, H, W)"),
+            stack_takes(masks, "masks", "(N, T, M, H, W)"),
+            stack_takes(visible, "visible", "(N, T, M)"),
+            stack_takes(outcomes, "outcomes", "(N,) or (N, K+1)"),
+        )
         n, branches, horizon, h, w = check_episodes(context, actions, targets)
+        takes = num_takes(targets)
         self.context, self.actions, self.targets = context, actions, targets
-        self.masks, self.visible = check_objects(masks, visible, n, horizon, h, w)
-        self.outcomes = check_outcomes(outcomes, n, branches)
+        self.masks, self.visible = check_objects(masks, visible, n, horizon, h, w, takes)
+        self.outcomes = check_outcomes(outcomes, n, branches, takes)
         self.groups = check_group_ids(check_vector(groups, "groups", n, integer=True))
         checked_seeds = check_vector(seeds, "seeds", n, integer=True)
         self.seeds = torch.arange(n, dtype=torch.long) if checked_seeds is None else checked_seeds
@@ -118,12 +134,17 @@ class ProbeSet:
     @property
     def num_branches(self) -> int:
         """K + 1: the reference branch plus the counterfactual ones."""
-        return int(self.targets.shape[1])
+        return int(self.targets.shape[-5])
+
+    @property
+    def num_takes(self) -> int:
+        """R: real takes of every branch (1 for a deterministic world)."""
+        return num_takes(self.targets)
 
     @property
     def horizon(self) -> int:
         """T: future steps per branch."""
-        return int(self.targets.shape[2])
+        return int(self.targets.shape[-4])
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
@@ -138,14 +159,42 @@ class ProbeSet:
 
     @property
     def reference_outcomes(self) -> Tensor | None:
-        """(N,) real outcome of the reference branch, whichever shape ``outcomes`` has."""
-        if self.outcomes is None:
+        """(N,) real outcome of the reference branch (of take 0), whichever shape ``outcomes`` has."""
+        outcomes = self.take(0).outcomes
+        if outcomes is None:
             return None
-        return self.outcomes if self.outcomes.ndim == 1 else self.outcomes[:, 0]
+        return outcomes if outcomes.ndim == 1 else outcomes[:, 0]
+
+    def take(self, r: int) -> ProbeSet:
+        """Take ``r`` alone, as a probe set of one take (views, no copy): for displays and deterministic tools.
+
+        Raises:
+            ValueError: If ``r`` is not a take index in ``0 .. R-1``.
+        """
+        if not isinstance(r, int) or isinstance(r, bool) or not 0 <= r < self.num_takes:
+            raise ValueError(f"Expected argument `r` to be a take index in 0..{self.num_takes - 1} but got {r!r}")
+        if self.num_takes == 1:
+            return self
+
+        def pick(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x[:, r]
+
+        return ProbeSet(
+            context=self.context,
+            actions=self.actions,
+            targets=self.targets[:, r],
+            masks=pick(self.masks),
+            visible=pick(self.visible),
+            outcomes=pick(self.outcomes),
+            groups=self.groups,
+            seeds=self.seeds,
+            name=self.name,
+        )
 
     def __repr__(self) -> str:
+        takes = f", takes={self.num_takes}" if self.num_takes > 1 else ""
         return (
-            f"ProbeSet(name={self.name!r}, episodes={len(self)}, branches={self.num_branches}, "
+            f"ProbeSet(name={self.name!r}, episodes={len(self)}, branches={self.num_branches}{takes}, "
             f"horizon={self.horizon}, frame={self.frame_shape}, hash={self.manifest_hash[:12]})"
         )
 
@@ -259,6 +308,19 @@ class ProbeSet:
         """How many batches :meth:`batches` yields for ``num_episodes`` episodes (default: all)."""
         n = len(self) if num_episodes is None else num_episodes
         return -(-n // batch_size)
+
+
+def _one_take_squeezed(targets: Any, masks: Any, visible: Any, outcomes: Any) -> tuple[Any, Any, Any, Any]:
+    """Fields given with a takes dimension of size 1, stored without it: one take is one form, one hash."""
+    if not (isinstance(targets, Tensor) and targets.ndim == 7 and targets.shape[1] == 1):
+        return targets, masks, visible, outcomes
+
+    def squeeze(x: Any, rank: int) -> Any:
+        return x.squeeze(1) if isinstance(x, Tensor) and x.ndim == rank and x.shape[1] == 1 else x
+
+    # per-take outcomes are (N, 1) or (N, 1, K+1); (N, K+1) has K+1 >= 2 and is left alone
+    outcome_rank = outcomes.ndim if isinstance(outcomes, Tensor) and outcomes.ndim in (2, 3) else -1
+    return targets.squeeze(1), squeeze(masks, 6), squeeze(visible, 4), squeeze(outcomes, outcome_rank)
 
 
 def _evenly_spaced(index: Tensor) -> slice | None:
