@@ -59,7 +59,8 @@ def stack_takes(x: Any, field: str, layout: str) -> Any:
         return x
     require(len(x) > 0, field, f"to hold R >= 1 takes of shape {layout}", "an empty sequence")
     for r, take in enumerate(x):
-        require(isinstance(take, Tensor), f"{field}[{r}]", f"to be a torch.Tensor of shape {layout}", type(take).__name__)
+        kind = type(take).__name__
+        require(isinstance(take, Tensor), f"{field}[{r}]", f"to be a torch.Tensor of shape {layout}", kind)
         require(
             _shape(take) == _shape(x[0]) and take.dtype == x[0].dtype,
             f"{field}[{r}]",
@@ -156,6 +157,7 @@ def check_outcomes(outcomes: Tensor | None, n: int, branches: int, takes: int = 
     if outcomes is None:
         return None
     outcomes = torch.as_tensor(outcomes)
+    shapes: tuple[tuple[int, ...], ...]
     if takes == 1:
         shapes, expected = ((n,), (n, branches)), f"(N,) = ({n},) or (N, K+1) = ({n}, {branches})"
     else:

@@ -65,4 +65,4 @@ def evaluate(
     finally:
         if isinstance(module, nn.Module):
             module.train(was_training)
-    return SimulatorGate(threshold).evaluate(scorecard.compute())
+    return SimulatorGate(threshold).evaluate(scorecard.compute(), real_baseline=scorecard.real_baseline())

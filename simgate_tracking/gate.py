@@ -30,6 +30,10 @@ class GateResult:
         passed: True iff every gated score is above its threshold.
         failing_axes: Gated axes at or below their threshold, weakest first.
         extras: Scores reported beside the verdict but not gated (``psnr``, ``ssim``, ``delta_psnr``, ...).
+        real_baseline: Reality's own score on each simulator axis, on the same probe set: each real take held out
+            and scored against the other takes as the model is. 1 on every axis for a probe set of one take
+            (reality is its own reference); below 1 in a stochastic world, where it shows how far one real sample
+            sits from reality's spread.
     """
 
     scores: dict[str, float]
@@ -38,6 +42,7 @@ class GateResult:
     passed: bool
     failing_axes: tuple[str, ...]
     extras: dict[str, float] = field(default_factory=dict)
+    real_baseline: dict[str, float] = field(default_factory=dict)
 
     @property
     def margins(self) -> dict[str, float]:
@@ -58,6 +63,7 @@ class GateResult:
             "passed": self.passed,
             "failing_axes": list(self.failing_axes),
             "extras": dict(self.extras),
+            "real_baseline": dict(self.real_baseline),
         }
 
     @classmethod
@@ -70,6 +76,10 @@ class GateResult:
             passed=bool(data["passed"]),
             failing_axes=tuple(data["failing_axes"]),
             extras={k: float(v) for k, v in data.get("extras", {}).items()},
+            # reports written before real takes existed scored against one take: reality's own score is 1
+            real_baseline={
+                k: float(v) for k, v in data.get("real_baseline", _one_take_baseline(data["scores"])).items()
+            },
         )
 
     def to_json(self) -> str:
@@ -84,9 +94,12 @@ class GateResult:
     def __str__(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         rows = [f"simulator gate: {verdict} (weakest axis: {self.weakest_axis})"]
+        # reality's own score is shown where it says something: real takes of a stochastic world
+        shown = any(value != 1.0 for value in self.real_baseline.values())
         for name, score in self.scores.items():
             mark = "<- weakest" if name == self.weakest_axis else ("fail" if name in self.failing_axes else "")
-            rows.append(f"  {name:<24}{score:7.3f}  > {self.thresholds[name]:.2f}  {mark}".rstrip())
+            reality = f"  (reality {self.real_baseline[name]:.3f})" if shown and name in self.real_baseline else ""
+            rows.append(f"  {name:<24}{score:7.3f}  > {self.thresholds[name]:.2f}{reality}  {mark}".rstrip())
         rows.extend(f"  {name:<24}{value:7.3f}  (not gated)" for name, value in self.extras.items())
         return "\n".join(rows)
 
@@ -157,8 +170,13 @@ class SimulatorGate:
         """Whether a score named ``name`` takes part in the verdict."""
         return name in AXES or name in self.thresholds
 
-    def evaluate(self, scores: Mapping[str, Any]) -> GateResult:
+    def evaluate(self, scores: Mapping[str, Any], real_baseline: Mapping[str, Any] | None = None) -> GateResult:
         """Judge a dict of scores (floats or 0-dim tensors).
+
+        Args:
+            scores: Axis name to score.
+            real_baseline: Reality's own score per simulator axis (see :attr:`GateResult.real_baseline`); default
+                1 on every gated simulator axis, as for a probe set of one real take.
 
         Raises:
             ValueError: If no gated axis is among the scores.
@@ -180,7 +198,17 @@ class SimulatorGate:
             passed=not failing,
             failing_axes=failing,
             extras={name: value for name, value in values.items() if name not in gated},
+            real_baseline=(
+                _one_take_baseline(gated)
+                if real_baseline is None
+                else {str(name): _as_float(value) for name, value in real_baseline.items()}
+            ),
         )
+
+
+def _one_take_baseline(scores: Mapping[str, Any]) -> dict[str, float]:
+    """Reality's own score with one real take: 1 on every simulator axis, by definition."""
+    return {name: 1.0 for name in scores if name in AXES}
 
 
 def _as_float(value: Any) -> float:

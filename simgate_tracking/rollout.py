@@ -142,14 +142,20 @@ class ProbeRunner:
         """``ranking`` with policy groups, ``decision`` with per-branch outcomes, else ``agreement``."""
         if self.probe_set.groups is not None:
             return "ranking"
+        return "decision" if self._per_branch_outcomes else "agreement"
+
+    @property
+    def _per_branch_outcomes(self) -> bool:
         outcomes = self.probe_set.outcomes
-        return "decision" if outcomes is not None and outcomes.ndim == 2 else "agreement"
+        return outcomes is not None and outcomes.ndim == (2 if self.probe_set.num_takes == 1 else 3)
 
     def make_scorecard(self, **kwargs: Any) -> SimulatorScorecard:
         """A scorecard in the task mode the probe set calls for (see :attr:`task_mode`)."""
         groups = self.probe_set.groups
         num_groups = 2 if groups is None else max(int(groups.max()) + 1, 2)
-        return SimulatorScorecard(task_mode=self.task_mode, num_groups=num_groups, **kwargs)
+        return SimulatorScorecard(
+            task_mode=self.task_mode, num_groups=num_groups, num_takes=self.probe_set.num_takes, **kwargs
+        )
 
     def run(
         self,
@@ -193,7 +199,8 @@ class ProbeRunner:
                 batch = next(self.probe_set.batches(len(chunk), chunk, device))
                 seeds = self.probe_set.seeds[batch.index.cpu()]
                 second = rollout_branch(rollout_fn, batch.context, batch.actions[:, 0], seeds, self._frames_shape)
-                scorecard.update_reset(first.to(device), second, batch.targets[:, 0], episode_index=batch.index)
+                real = batch.targets[:, :, 0] if self.probe_set.num_takes > 1 else batch.targets[:, 0]
+                scorecard.update_reset(first.to(device), second, real, episode_index=batch.index)
                 del batch, second
                 done += 1
                 if progress is not None:
@@ -205,8 +212,9 @@ class ProbeRunner:
             return None
         order = sorted(model)
         index = torch.tensor(order, dtype=torch.long)
-        real = self.probe_set.targets[index]
-        masks = None if self.probe_set.masks is None else self.probe_set.masks[index]
+        shown = self.probe_set.take(0)  # dashboards show the model beside one real take
+        real = shown.targets[index]
+        masks = None if shown.masks is None else shown.masks[index]
         real = real.float().div(255.0) if real.dtype == torch.uint8 else real.float()
         model_frames = torch.nan_to_num(torch.stack([model[i] for i in order]), nan=0.0).clamp(0, 1)
         return RolloutSamples(episode_index=order, real=real, model=model_frames, masks=masks)
@@ -248,7 +256,7 @@ class ProbeRunner:
     ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         if self.task_fn is None or batch.outcomes is None:
             return None, None, None
-        if batch.outcomes.ndim == 1:
+        if not self._per_branch_outcomes:
             return _judge(self.task_fn, reference, len(batch)), batch.outcomes, batch.groups
         branches = counterfactual.shape[1] + 1
         frames = torch.cat([reference.unsqueeze(1), counterfactual], dim=1).flatten(0, 1)
@@ -256,4 +264,6 @@ class ProbeRunner:
         if self.task_mode == "decision":
             return judged.view(len(batch), branches), batch.outcomes, None
         groups = None if batch.groups is None else batch.groups.repeat_interleave(branches)
-        return judged, batch.outcomes.flatten(), groups
+        # one row per (episode, branch); with takes, the takes stay in the last dimension
+        real = batch.outcomes.flatten() if batch.outcomes.ndim == 2 else batch.outcomes.transpose(1, 2).flatten(0, 1)
+        return judged, real, groups

@@ -188,7 +188,7 @@ class SimulatorGateCallback(Callback):
             planning = self._plan(trainer, pl_module)
         finally:
             pl_module.train(was_training)
-        result = self.gate.evaluate({**scorecard.compute(), **planning[1]})
+        result = self.gate.evaluate({**scorecard.compute(), **planning[1]}, real_baseline=scorecard.real_baseline())
         table = {name: values.tolist() for name, values in scorecard.episode_scores().items()}
         step = trainer.global_step
         return GateCheck(

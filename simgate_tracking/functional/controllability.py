@@ -8,6 +8,7 @@ from torch import Tensor
 from simgate_tracking.functional._checks import frame_pair
 from simgate_tracking.functional._concordance import concordance_from_sums
 from simgate_tracking.functional._distances import branch_distances
+from simgate_tracking.functional.takes import concordance_with_takes, frames_with_takes, has_takes, relative_to_spread
 
 _LAYOUT = "(B, K+1, T, C, H, W)"
 
@@ -25,6 +26,24 @@ def _branch_frames(preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 def _controllability_update(preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """Per-episode controllability (mean over the K counterfactual branches) and a per-episode finite flag."""
     return _controllability_from_distances(branch_distances(*_branch_frames(preds, target)))
+
+
+def _controllability_takes_update(preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-episode controllability against R real takes, finite flag and reality's own score.
+
+    Each action change's effect ``P_k - P_0`` is compared with its effect in every take, ``Y_k - Y_0`` of the same
+    take (the takes share their randomness across branches), relative to how the takes' effects agree.
+    """
+    p, y = frames_with_takes(preds, target, 6, _LAYOUT)
+    if p.shape[1] < 2:
+        raise ValueError(f"Expected `preds` to hold K+1 >= 2 branches in dim 1 {_LAYOUT} but got K+1 = {p.shape[1]}")
+    b, r, k = y.shape[0], y.shape[1], p.shape[1] - 1
+    model = (p[:, 1:] - p[:, :1]).flatten(2).flatten(0, 1)  # (B*K, D)
+    real = (y[:, :, 1:] - y[:, :, :1]).flatten(3).transpose(1, 2).flatten(0, 1)  # (B*K, R, D)
+    model_agreement, take_agreement, energy = concordance_with_takes(model, real)
+    score, baseline = relative_to_spread(model_agreement.view(b, k).mean(1), take_agreement.view(b, k, r).mean(1))
+    finite = torch.isfinite(energy).view(b, k).all(dim=1)
+    return torch.where(finite, score, torch.zeros_like(score)), finite, baseline
 
 
 def _controllability_from_distances(distances: Tensor) -> tuple[Tensor, Tensor]:
@@ -57,9 +76,13 @@ def controllability(preds: Tensor, target: Tensor) -> Tensor:
     actions; the mean over (episode, k). 1: the model answers every action change exactly as reality does.
     0: the model ignores actions (or answers with the opposite change).
 
+    With R real takes, ``target`` (B, R, K+1, T, C, H, W): per episode, the mean over (k, take r) of
+    :math:`\mathrm{conc}(P_k - P_0, Y^r_k - Y^r_0)`, relative to the same mean of each take against the other takes
+    (see :mod:`simgate_tracking.functional.takes`).
+
     Args:
         preds: Model rollouts, (B, K+1, T, C, H, W), float in [0, 1] or uint8.
-        target: Real futures for the same branches, same shape.
+        target: Real futures for the same branches, same shape, or (B, R, K+1, T, C, H, W) with R takes.
 
     Example:
         >>> import torch
@@ -70,6 +93,8 @@ def controllability(preds: Tensor, target: Tensor) -> Tensor:
         >>> round(float(controllability(ignores_actions, real)), 6)
         0.0
     """
+    if has_takes(preds, target):
+        return _controllability_takes_update(preds, target)[0].mean()
     scores, _ = _controllability_update(preds, target)
     return scores.mean()
 

@@ -81,16 +81,10 @@ def _object_persistence_update(
     return _persistence_from_sums(*_region_sums(p, y, masks, ring_width), visible)
 
 
-def _persistence_from_sums(
-    inside: Tensor, around: Tensor, finite: Tensor, visible: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-episode persistence, finite flag and has-objects flag from :func:`_region_sums`' sums.
-
-    ``inside`` and ``around``: (B, T, N, 2 + 2C) sums under each mask and its ring, columns squared error, area,
-    the C real channels and their squares (only area and channels are read from ``around``).
-    """
+def contrast_and_share(inside: Tensor, around: Tensor, visible: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """(B, T, N) visibility, contrast |(Y - B) M|^2 and visible share of the largest area, from the region sums."""
     c = (inside.shape[-1] - 2) // 2
-    error, area = inside[..., 0], inside[..., 1]  # (B, T, N)
+    area = inside[..., 1]
     # an object flagged visible with an empty mask has nothing to score
     visible = area > 0 if visible is None else visible & (area > 0)
     background = around[..., 2 : 2 + c] / around[..., 1:2].clamp_min(1.0)  # mean real colour of the ring
@@ -99,7 +93,19 @@ def _persistence_from_sums(
     contrast = contrast.sum(dim=-1).clamp_min(0.0)
     # a step that shows only part of an object weighs in proportion to the part shown (occlusion slivers)
     share = area / torch.where(visible, area, torch.zeros_like(area)).amax(dim=1, keepdim=True).clamp_min(1.0)
-    presence = (1 - share * error / (contrast + EPS)).clamp(0.0, 1.0)
+    return visible, contrast, share
+
+
+def _persistence_from_sums(
+    inside: Tensor, around: Tensor, finite: Tensor, visible: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-episode persistence, finite flag and has-objects flag from :func:`_region_sums`' sums.
+
+    ``inside`` and ``around``: (B, T, N, 2 + 2C) sums under each mask and its ring, columns squared error, area,
+    the C real channels and their squares (only area and channels are read from ``around``).
+    """
+    visible, contrast, share = contrast_and_share(inside, around, visible)
+    presence = (1 - share * inside[..., 0] / (contrast + EPS)).clamp(0.0, 1.0)
     inf = torch.full_like(presence, float("inf"))
     tracks = torch.where(visible, presence, inf).amin(dim=1)  # (B, N): each track's worst visible step
     seen = visible.any(dim=1)

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from simgate_tracking.functional._checks import check_same_shape, frame_pair
+from simgate_tracking.functional.takes import frames_with_takes, has_takes
 
 _LAYOUT = "(B, T, C, H, W)"
 EPS = 1e-8
@@ -23,6 +24,20 @@ def _reset_reproducibility_update(first: Tensor, second: Tensor, target: Tensor)
     # the buffer is reused because fresh memory is slow on CPU
     centred = torch.sub(y, y.mean(dim=1, keepdim=True), out=scratch)
     return _reset_from_energies(drift, torch.linalg.vector_norm(centred, dim=dims).square())
+
+
+def _reset_takes_update(first: Tensor, second: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Reset reproducibility with R real takes (B, R, T, C, H, W): the scale is the takes' mean variation over time.
+
+    The question does not change in a stochastic world: the same reset and seed must give the same rollout (a
+    real take replayed with its own seed reproduces exactly), so reality's own score is 1.
+    """
+    p1, y = frames_with_takes(first, target, 5, _LAYOUT, ("first", "target"))
+    p2, _ = frames_with_takes(second, target, 5, _LAYOUT, ("second", "target"))
+    check_same_shape(first, second, "first", "second")
+    drift = torch.linalg.vector_norm(p1 - p2.to(p1.dtype), dim=(1, 2, 3, 4)).square()
+    variation = torch.linalg.vector_norm(y - y.mean(dim=2, keepdim=True), dim=(2, 3, 4, 5)).square().mean(dim=1)
+    return _reset_from_energies(drift, variation)
 
 
 def _reset_from_energies(drift: Tensor, variation: Tensor) -> tuple[Tensor, Tensor]:
@@ -44,7 +59,8 @@ def reset_reproducibility(first: Tensor, second: Tensor, target: Tensor) -> Tens
     Args:
         first: First-pass rollouts of the reference branch, (B, T, C, H, W).
         second: Second-pass rollouts, same episodes in the same order, same shape.
-        target: Real futures, same shape (only its variation over time is used, as the scale).
+        target: Real futures, same shape (only its variation over time is used, as the scale), or
+            (B, R, T, C, H, W) with R takes (their mean variation is the scale).
 
     Example:
         >>> import torch
@@ -54,5 +70,6 @@ def reset_reproducibility(first: Tensor, second: Tensor, target: Tensor) -> Tens
         >>> reset_reproducibility(real, real.roll(1, dims=0), real)
         tensor(0.)
     """
-    scores, _ = _reset_reproducibility_update(first, second, target)
+    update = _reset_takes_update if has_takes(first, target) else _reset_reproducibility_update
+    scores, _ = update(first, second, target)
     return scores.mean()

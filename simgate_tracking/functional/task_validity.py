@@ -9,6 +9,7 @@ from torch import Tensor
 
 from simgate_tracking.functional._checks import NothingToScoreError, check_rank, check_same_shape
 from simgate_tracking.functional.decision import decision_agreement
+from simgate_tracking.functional.takes import relative_to_spread
 
 TaskMode = Literal["agreement", "ranking", "decision"]
 TASK_MODES: tuple[str, ...] = ("agreement", "ranking", "decision")
@@ -35,12 +36,55 @@ def _task_agreement_update(pred: Tensor, real: Tensor) -> Tensor:
     )
 
 
+def _soft_confusion(said: Tensor, frequency: Tensor) -> Tensor:
+    """Confusion ``[tp, fn, tn, fp]`` of verdicts against real success frequencies in [0, 1] (1 take: 0 or 1)."""
+    said, frequency = said.double(), frequency.double()
+    return torch.stack(
+        [
+            (said * frequency).sum(),
+            ((1 - said) * frequency).sum(),
+            ((1 - said) * (1 - frequency)).sum(),
+            (said * (1 - frequency)).sum(),
+        ]
+    )
+
+
+def _task_agreement_takes_update(pred: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
+    """Against R real takes, real (B, R): the model's soft confusion (4,) and each held-out take's (R, 4).
+
+    The model's verdict is compared with reality's success frequency over the takes; each take's own success with
+    the frequency over the other takes (leave one take out).
+    """
+    check_rank(pred, 1, "pred", "(B,)")
+    check_rank(real, 2, "real", "(B, R)")
+    if real.shape[0] != pred.shape[0] or real.shape[1] < 2:
+        raise ValueError(
+            f"Expected `real` to have shape (B, R) = ({pred.shape[0]}, R >= 2) but got {tuple(real.shape)}"
+        )
+    wrong = ~torch.isfinite(pred) if pred.is_floating_point() else torch.zeros_like(pred, dtype=torch.bool)
+    success = _as_success(real).double()
+    frequency = success.mean(dim=1)
+    said = torch.where(wrong, frequency < 0.5, _as_success(pred))
+    others = (success.sum(dim=1, keepdim=True) - success) / (real.shape[1] - 1)
+    takes = torch.stack([_soft_confusion(success[:, a], others[:, a]) for a in range(real.shape[1])])
+    return _soft_confusion(said, frequency), takes
+
+
+def relative_informedness(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor]:
+    """Informedness of the model relative to reality's (each take held out), and reality's own relative score."""
+    return relative_to_spread(_task_agreement_compute(model).double(), _informedness(takes).double())
+
+
+def _informedness(confusion: Tensor) -> Tensor:
+    tp, fn, tn, fp = confusion.unbind(-1)
+    tpr = torch.where(tp + fn > 0, tp / (tp + fn).clamp_min(1e-12), torch.ones_like(tp))
+    tnr = torch.where(tn + fp > 0, tn / (tn + fp).clamp_min(1e-12), torch.ones_like(tn))
+    return (tpr + tnr - 1).clamp_min(0.0)
+
+
 def _task_agreement_compute(confusion: Tensor) -> Tensor:
     """Informedness ``TPR + TNR - 1`` clamped at 0; a class absent from reality counts its rate as 1."""
-    tp, fn, tn, fp = confusion.unbind()
-    tpr = torch.where(tp + fn > 0, tp / (tp + fn).clamp_min(1), torch.ones_like(tp))
-    tnr = torch.where(tn + fp > 0, tn / (tn + fp).clamp_min(1), torch.ones_like(tn))
-    return (tpr + tnr - 1).clamp_min(0.0).float()
+    return _informedness(confusion).float()
 
 
 def _task_ranking_update(pred: Tensor, real: Tensor, groups: Tensor, num_groups: int) -> Tensor:
@@ -70,6 +114,19 @@ def _rank(x: Tensor) -> Tensor:
     ranks[order] = torch.arange(len(x), dtype=x.dtype, device=x.device)
     ties = (x.unsqueeze(0) == x.unsqueeze(1)).to(x.dtype)
     return (ties @ ranks) / ties.sum(dim=1)
+
+
+def _task_ranking_takes_compute(sums: Tensor, take_sums: Tensor) -> tuple[Tensor, Tensor]:
+    """Ranking against R takes: the model's Spearman relative to each held-out take's, and reality's own score.
+
+    Args:
+        sums: (3, G) model return, real return (mean over takes) and episode count per policy.
+        take_sums: (R, G) real return per take and policy.
+    """
+    r = take_sums.shape[0]
+    others = (take_sums.sum(dim=0, keepdim=True) - take_sums) / (r - 1)
+    takes = torch.stack([_task_ranking_compute(torch.stack([take_sums[a], others[a], sums[2]])) for a in range(r)])
+    return relative_to_spread(_task_ranking_compute(sums).double(), takes.double())
 
 
 def _task_ranking_compute(sums: Tensor) -> Tensor:

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from simgate_tracking.functional._checks import frame_pair
 from simgate_tracking.functional._concordance import concordance, concordance_from_energies
+from simgate_tracking.functional.takes import frames_with_takes, has_takes, scores_against_takes
 
 _LAYOUT = "(B, T, C, H, W)"
 
@@ -19,6 +20,14 @@ def _temporal_consistency_update(preds: Tensor, target: Tensor) -> tuple[Tensor,
     # summed over all steps before the ratio, so steps where reality is still cannot dominate
     scores, change = concordance(p[:, 1:] - p[:, :-1], y[:, 1:] - y[:, :-1], dims=(1, 2, 3, 4), overwrite_x=True)
     return _finite_scores(scores, change)
+
+
+def _temporal_takes_update(preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-episode temporal consistency against R real takes (B, R, T, C, H, W), finite flag, reality's own score."""
+    p, y = frames_with_takes(preds, target, 5, _LAYOUT)
+    if p.shape[1] < 2:
+        raise ValueError(f"Expected `preds` to have T >= 2 steps in {_LAYOUT} but got T = {p.shape[1]}")
+    return scores_against_takes((p[:, 1:] - p[:, :-1]).flatten(1), (y[:, :, 1:] - y[:, :, :-1]).flatten(2))
 
 
 def _temporal_from_energies(model_change: Tensor, real_change: Tensor, gap: Tensor) -> tuple[Tensor, Tensor]:
@@ -39,9 +48,13 @@ def temporal_consistency(preds: Tensor, target: Tensor) -> Tensor:
     step of the episode before the ratio; the mean over episodes. 1: frame-to-frame change equals reality's.
     0: the model freezes where reality moves, or its changes are unrelated to reality's (shimmer, jumps).
 
+    With R real takes, ``target`` (B, R, T, C, H, W): the mean over takes of :math:`\mathrm{conc}(\Delta P, \Delta
+    Y^r)`, relative to the same mean of each take against the other takes (see
+    :mod:`simgate_tracking.functional.takes`).
+
     Args:
         preds: Model rollouts of the reference branch, (B, T, C, H, W), float in [0, 1] or uint8.
-        target: Real futures, same shape.
+        target: Real futures, same shape, or (B, R, T, C, H, W) with R takes.
 
     Example:
         >>> import torch
@@ -52,5 +65,7 @@ def temporal_consistency(preds: Tensor, target: Tensor) -> Tensor:
         >>> round(float(temporal_consistency(frozen, real)), 6)
         0.0
     """
+    if has_takes(preds, target):
+        return _temporal_takes_update(preds, target)[0].mean()
     scores, _ = _temporal_consistency_update(preds, target)
     return scores.mean()

@@ -43,11 +43,13 @@ def gate_scalars(result: GateResult, thresholds: bool = True) -> dict[str, float
 
     Keys: every gated score and every extra (``psnr``, ``ssim``, ``delta_psnr``), ``min_axis``, ``passed`` (1.0 or
     0.0), ``weakest_axis`` (its index in :data:`~simgate_tracking.AXES`, -1 for a non-axis gated score) and, with
-    ``thresholds``, ``threshold/<axis>`` for every gated score.
+    ``thresholds``, ``threshold/<axis>`` for every gated score and ``reality/<axis>``, reality's own score on every
+    simulator axis (1 with one real take): reference lines a chart draws beside each curve.
 
     Args:
         result: The verdict.
-        thresholds: Also return each gated score's threshold, so a chart can draw it beside the curve.
+        thresholds: Also return each gated score's threshold and reality's own score, so a chart can draw them beside
+            the curve.
 
     Example:
         >>> from simgate_tracking import SimulatorGate
@@ -62,6 +64,8 @@ def gate_scalars(result: GateResult, thresholds: bool = True) -> dict[str, float
         simgate/weakest_axis = 2
         simgate/threshold/controllability = 0.65
         simgate/threshold/object_persistence = 0.65
+        simgate/reality/controllability = 1
+        simgate/reality/object_persistence = 1
     """
     scalars = {f"{PREFIX}/{name}": float(value) for name, value in {**result.scores, **result.extras}.items()}
     scalars[f"{PREFIX}/min_axis"] = float(result.min_axis)
@@ -69,6 +73,7 @@ def gate_scalars(result: GateResult, thresholds: bool = True) -> dict[str, float
     scalars[f"{PREFIX}/weakest_axis"] = float(AXES.index(result.weakest_axis) if result.weakest_axis in AXES else -1)
     if thresholds:
         scalars.update({f"{PREFIX}/threshold/{name}": float(value) for name, value in result.thresholds.items()})
+        scalars.update({f"{PREFIX}/reality/{name}": float(value) for name, value in result.real_baseline.items()})
     return scalars
 
 

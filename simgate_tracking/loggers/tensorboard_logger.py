@@ -46,6 +46,9 @@ def _exact(*names: str) -> str:
 def gate_layout(axes: list[str], extras: Sequence[str] = ()) -> dict[str, dict[str, list[Any]]]:
     """The custom-scalars layout: every gated axis and its threshold on one chart, frame quality on its own charts.
 
+    A second chart draws every axis beside reality's own score on it (``simgate/reality/<axis>``: each real take
+    held out and scored as the model is; 1 with one take), the reference a stochastic world's model is held to.
+
     When the check measures decisions (``decision_no_regret``, ``planning_success`` among its scores), a "decision
     quality" chart beside the axes shows decision agreement (``task_validity``), no-regret and planning success
     with the model and with the real environment.
@@ -56,8 +59,10 @@ def gate_layout(axes: list[str], extras: Sequence[str] = ()) -> dict[str, dict[s
 
     Example:
         >>> layout = gate_layout(["controllability", "object_persistence"])
-        >>> list(layout), list(layout["simulator gate"])
-        (['simulator gate', 'frame quality (not gated)'], ['axes vs threshold', 'weakest axis (min_axis)', 'passed'])
+        >>> list(layout)
+        ['simulator gate', 'frame quality (not gated)']
+        >>> list(layout["simulator gate"])
+        ['axes vs threshold', 'axes vs reality', 'weakest axis (min_axis)', 'passed']
         >>> layout["simulator gate"]["axes vs threshold"]
         ['Multiline', ['^(simgate/controllability|simgate/object_persistence)$', '^simgate/threshold/']]
         >>> list(gate_layout(["task_validity"], ["decision_no_regret", "planning_success"])["simulator gate"])[-1]
@@ -66,6 +71,7 @@ def gate_layout(axes: list[str], extras: Sequence[str] = ()) -> dict[str, dict[s
     thresholds = f"^{PREFIX}/threshold/"
     gate = {
         "axes vs threshold": ["Multiline", [_exact(*(f"{PREFIX}/{axis}" for axis in axes)), thresholds]],
+        "axes vs reality": ["Multiline", [_exact(*(f"{PREFIX}/{axis}" for axis in axes)), f"^{PREFIX}/reality/"]],
         "weakest axis (min_axis)": ["Multiline", [_exact(f"{PREFIX}/min_axis"), thresholds]],
         "passed": ["Multiline", [_exact(f"{PREFIX}/passed")]],
     }

@@ -31,6 +31,7 @@ class EpisodeMeanMetric(Metric):
 
     axis: str = ""
     score_sum: Tensor
+    baseline_sum: Tensor
     total: Tensor
     nonfinite: Tensor
     episodes: Any  # list of (B,) tensors while accumulating, one tensor once synced
@@ -44,6 +45,8 @@ class EpisodeMeanMetric(Metric):
         self.warn_nonfinite = True
         self.nonfinite_seen = 0
         self.add_state("score_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        # reality's own score per episode, each real take held out in turn (1 with one take)
+        self.add_state("baseline_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("nonfinite", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         if episode_scores:
@@ -54,14 +57,22 @@ class EpisodeMeanMetric(Metric):
         count_update(self)
         self._accumulate(scores, finite, counted)
 
-    def _accumulate(self, scores: Tensor, finite: Tensor, counted: Tensor | None = None) -> None:
-        """Add a batch of per-episode scores; ``counted`` drops episodes with nothing to score. No host sync."""
+    def _accumulate(
+        self, scores: Tensor, finite: Tensor, counted: Tensor | None = None, baseline: Tensor | None = None
+    ) -> None:
+        """Add a batch of per-episode scores; ``counted`` drops episodes with nothing to score. No host sync.
+
+        ``baseline``: reality's own per-episode score with real takes (default 1: one take is its own reference).
+        """
+        baseline = torch.ones_like(scores) if baseline is None else baseline
         if counted is None:
             self.score_sum += scores.sum(dtype=torch.float64)
+            self.baseline_sum += baseline.sum(dtype=torch.float64)
             self.total += scores.numel()
             self.nonfinite += (~finite).sum()
         else:
             self.score_sum += torch.where(counted, scores, torch.zeros_like(scores)).sum(dtype=torch.float64)
+            self.baseline_sum += torch.where(counted, baseline, torch.zeros_like(baseline)).sum(dtype=torch.float64)
             self.total += counted.sum()
             self.nonfinite += (~finite & counted).sum()
         if self.keeps_episode_scores:
@@ -84,6 +95,14 @@ class EpisodeMeanMetric(Metric):
         if self.nonfinite_seen and self.warn_nonfinite:
             rank_zero_warn(f"{self.nonfinite_seen} rollout(s) had NaN or Inf frames; they score 0 on {self.axis}")
         return (self.score_sum / self.total).float()
+
+    def real_baseline(self) -> Tensor:
+        """Reality's own score on this axis: each real take held out and scored against the others, as the model is.
+
+        1 with one take per episode (reality is its own reference). Synced like :meth:`compute`.
+        """
+        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+            return (self.baseline_sum / self.total.clamp_min(1)).float()
 
     def episode_scores(self) -> Tensor:
         """Every episode's score in update order (NaN for an episode with nothing to score), synced across ranks.

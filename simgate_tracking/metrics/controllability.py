@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from simgate_tracking.functional.controllability import _controllability_update
+from simgate_tracking.functional.controllability import _controllability_takes_update, _controllability_update
+from simgate_tracking.functional.takes import has_takes, one_take
 from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
 
 
@@ -40,4 +41,9 @@ class Controllability(EpisodeMeanMetric):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add a batch of episodes: ``preds`` and ``target`` of shape (B, K+1, T, C, H, W)."""
-        self._accumulate(*_controllability_update(preds, target))
+        target = one_take(preds, target)
+        if has_takes(preds, target):
+            scores, finite, baseline = _controllability_takes_update(preds, target)
+            self._accumulate(scores, finite, baseline=baseline)
+        else:
+            self._accumulate(*_controllability_update(preds, target))

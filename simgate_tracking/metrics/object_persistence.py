@@ -7,6 +7,8 @@ from typing import Any
 from torch import Tensor
 
 from simgate_tracking.functional.object_persistence import _object_persistence_update
+from simgate_tracking.functional.object_persistence_takes import _object_persistence_takes_update
+from simgate_tracking.functional.takes import has_takes, one_take
 from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
 
 
@@ -25,6 +27,9 @@ class ObjectPersistence(EpisodeMeanMetric):
 
     Args:
         ring_width: Width in pixels of the ring around each mask that estimates the background.
+        max_shift: With real takes: the largest shift, in pixels, searched for an object that reality itself
+            scatters (see :mod:`simgate_tracking.functional.object_persistence_takes`); default half the frame's
+            shorter side.
         episode_scores: Also keep every episode's score (NaN for an episode that shows no object).
         kwargs: Options of :class:`torchmetrics.Metric`.
 
@@ -46,13 +51,25 @@ class ObjectPersistence(EpisodeMeanMetric):
 
     axis = "object_persistence"
 
-    def __init__(self, ring_width: int = 1, episode_scores: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, ring_width: int = 1, max_shift: int | None = None, episode_scores: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(episode_scores=episode_scores, **kwargs)
         if not isinstance(ring_width, int) or isinstance(ring_width, bool) or ring_width < 1:
             raise ValueError(f"Expected argument `ring_width` to be a positive int but got {ring_width!r}")
         self.ring_width = ring_width
+        if max_shift is not None and (not isinstance(max_shift, int) or isinstance(max_shift, bool) or max_shift < 0):
+            raise ValueError(f"Expected argument `max_shift` to be None or an int >= 0 but got {max_shift!r}")
+        self.max_shift = max_shift
 
     def update(self, preds: Tensor, target: Tensor, masks: Tensor, visible: Tensor | None = None) -> None:
         """Add a batch of episodes with their object masks and visibility."""
-        scores, finite, has_objects = _object_persistence_update(preds, target, masks, visible, self.ring_width)
-        self._accumulate(scores, finite, counted=has_objects)
+        target, masks, visible = one_take(preds, target), one_take(preds, masks), one_take(preds, visible, rank=4)
+        if has_takes(preds, target):
+            scores, finite, has_objects, baseline = _object_persistence_takes_update(
+                preds, target, masks, visible, self.ring_width, self.max_shift
+            )
+            self._accumulate(scores, finite, counted=has_objects, baseline=baseline)
+        else:
+            scores, finite, has_objects = _object_persistence_update(preds, target, masks, visible, self.ring_width)
+            self._accumulate(scores, finite, counted=has_objects)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from simgate_tracking.functional.reset_reproducibility import _reset_reproducibility_update
+from simgate_tracking.functional.reset_reproducibility import _reset_reproducibility_update, _reset_takes_update
+from simgate_tracking.functional.takes import has_takes, one_take
 from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
 
 
@@ -36,4 +37,6 @@ class ResetReproducibility(EpisodeMeanMetric):
 
     def update(self, first: Tensor, second: Tensor, target: Tensor) -> None:
         """Add a batch of episodes: two passes and the real futures, each (B, T, C, H, W)."""
-        self._accumulate(*_reset_reproducibility_update(first, second, target))
+        target = one_take(first, target)
+        update = _reset_takes_update if has_takes(first, target) else _reset_reproducibility_update
+        self._accumulate(*update(first, second, target))

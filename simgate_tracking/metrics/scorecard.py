@@ -47,12 +47,18 @@ class SimulatorScorecard(Metric):
       values in decision mode: task validity.
     - ``episode_index``: (B,) int, the episodes' indices in the probe set, kept for per-episode reports.
 
+    With R real takes of every episode (a stochastic world), ``target`` is (B, R, K+1, T, C, H, W), ``masks`` and
+    ``visible`` (B, R, T, N, H, W) and (B, R, T, N), ``task_real`` (B, R): every axis scores the model against
+    reality's takes relative to reality's own spread, and :meth:`real_baseline` gives reality's own score per axis.
+    Frame quality and delta-PSNR compare with take 0.
+
     An axis whose inputs never came is left out of :meth:`compute`, so the gate judges only what was measured.
 
     Args:
         task_mode: ``"agreement"``, ``"ranking"`` or ``"decision"`` for task validity.
         num_groups: Ranking mode: the number of policy ids.
         episode_scores: Keep per-episode scores for :meth:`episode_scores`.
+        num_takes: R, the real takes of every episode in ``target`` (1: no takes dimension).
         cpu_kernel: On CPU, take every frame axis's sums in one pass of a compiled kernel (numba), the same sums
             the tensor path takes in several, for updates of at least 2**22 frame values (smaller ones would not
             repay the kernel's one-time load). False, or numba missing: the tensor path everywhere.
@@ -87,6 +93,7 @@ class SimulatorScorecard(Metric):
         num_groups: int = 64,
         episode_scores: bool = False,
         cpu_kernel: bool = True,
+        num_takes: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -97,7 +104,7 @@ class SimulatorScorecard(Metric):
         self.temporal_consistency = TemporalConsistency(episode_scores=episode_scores, **kwargs)
         self.object_persistence = ObjectPersistence(episode_scores=episode_scores, **kwargs)
         self.reset_reproducibility = ResetReproducibility(episode_scores=episode_scores, **kwargs)
-        self.task_validity = TaskValidity(mode=task_mode, num_groups=num_groups, **kwargs)
+        self.task_validity = TaskValidity(mode=task_mode, num_groups=num_groups, num_takes=num_takes, **kwargs)
         self.visual_fidelity = VisualFidelity(**kwargs)
         self.delta_psnr = DeltaPSNR(**kwargs)
         self.keeps_episode_scores = episode_scores
@@ -142,7 +149,7 @@ class SimulatorScorecard(Metric):
                 chunk_visible = None if visible is None else visible[part]
                 reference_frames = _float_frames(reference[part], "preds")
                 self._update_tensors(p, y, reference_frames, again, chunk_masks, chunk_visible)
-            self.visual_fidelity.update(p, y)
+            self.visual_fidelity.update(p, _first_take(y))
         index = torch.arange(len(reference), device=reference.device) if episode_index is None else episode_index
         if second is not None and self.keeps_episode_scores:
             self.reset_index.append(index.to(reference.device))
@@ -246,13 +253,14 @@ class SimulatorScorecard(Metric):
         """One chunk through every axis's own update: tensor operations, on any device and dtype."""
         with sharing_branch_distances():
             self.controllability.update(p, y)
-            self.delta_psnr.update(p, y)
-        # the axes below read the reference branch alone
-        self.temporal_consistency.update(reference, y[:, 0])
+            self.delta_psnr.update(p, _first_take(y))
+        # the axes below read the reference branch alone (of every take)
+        real_reference = y[:, :, 0] if y.ndim == 7 else y[:, 0]
+        self.temporal_consistency.update(reference, real_reference)
         if masks is not None:
-            self.object_persistence.update(reference, y[:, 0], masks, visible)
+            self.object_persistence.update(reference, real_reference, masks, visible)
         if second is not None:
-            self.reset_reproducibility.update(reference, second, y[:, 0])
+            self.reset_reproducibility.update(reference, second, real_reference)
 
     def compute(self) -> dict[str, Tensor]:
         """Scores of every measured axis, then ``psnr``, ``ssim`` and ``delta_psnr``.
@@ -277,6 +285,15 @@ class SimulatorScorecard(Metric):
         scores.update(self.visual_fidelity.compute())
         scores["delta_psnr"] = self.delta_psnr.compute()
         return scores
+
+    def real_baseline(self) -> dict[str, Tensor]:
+        """Reality's own score on every measured simulator axis, each real take held out (1 with one take).
+
+        Each take is scored against the other takes as the model is; with one take per episode reality is its own
+        reference and scores 1 on every axis.
+        """
+        axes: dict[str, EpisodeMeanMetric | TaskValidity] = {**self._frame_axes(), "task_validity": self.task_validity}
+        return {name: axis.real_baseline() for name, axis in axes.items() if axis.update_called and int(axis.total)}
 
     def _warn_nonfinite(self, scores: dict[str, Tensor]) -> None:
         """One warning for every axis that scored NaN or Inf model output as 0 (counts synced by the axes)."""
@@ -335,6 +352,11 @@ def _branches(preds: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Callable[[
             f"{tuple(reference.shape)} and {tuple(counterfactual.shape)}"
         )
     return reference, lambda part: torch.cat([reference[part].unsqueeze(1), counterfactual[part]], dim=1)
+
+
+def _first_take(target: Tensor) -> Tensor:
+    """Take 0 of (B, R, K+1, T, C, H, W) real takes; one take passes unchanged. Frame quality compares with it."""
+    return target[:, 0] if target.ndim == 7 else target
 
 
 def _kernel_applies(

@@ -14,9 +14,12 @@ from simgate_tracking.functional.task_validity import (
     TASK_MODES,
     TaskMode,
     _task_agreement_compute,
+    _task_agreement_takes_update,
     _task_agreement_update,
     _task_ranking_compute,
+    _task_ranking_takes_compute,
     _task_ranking_update,
+    relative_informedness,
 )
 from simgate_tracking.metrics._rank_zero import rank_zero_warn
 
@@ -35,9 +38,17 @@ class TaskValidity(Metric):
     mode; returns plus an int policy id per episode in ranking mode; (B, K+1) task values per action branch in
     decision mode.
 
+    With R real takes ``real`` has a takes dimension after B, (B, R) or (B, R, K+1). Agreement: the model's verdict
+    is compared with reality's success frequency over the takes (soft counts), and its informedness is reported
+    relative to reality's own, each take's success against the frequency over the other takes. Ranking: the
+    model's Spearman correlation with the mean return over takes, relative to each held-out take's correlation
+    with the other takes' mean. Decision: the mean task value over takes is the real value of each branch.
+    :meth:`real_baseline` gives reality's own score on the same scale (1 with one take).
+
     Args:
         mode: ``"agreement"``, ``"ranking"`` or ``"decision"``.
         num_groups: Ranking mode: the number of policy ids (ids run from 0 to ``num_groups - 1``).
+        num_takes: R, the real takes of every episode that ``real`` holds (1: no takes dimension).
         validate_args: Check that policy ids are in ``[0, num_groups)``; ids outside it are left out of the ranking
             and reported by :meth:`compute` (``update`` never reads them on the host).
         kwargs: Options of :class:`torchmetrics.Metric`.
@@ -62,27 +73,39 @@ class TaskValidity(Metric):
 
     axis = "task_validity"
     confusion: Tensor
+    take_confusion: Tensor
     group_sums: Tensor
+    take_group_sums: Tensor
     decision_sums: Tensor
     total: Tensor
     nonfinite: Tensor
     bad_groups: Tensor
 
     def __init__(
-        self, mode: TaskMode = "agreement", num_groups: int = 64, validate_args: bool = True, **kwargs: Any
+        self,
+        mode: TaskMode = "agreement",
+        num_groups: int = 64,
+        validate_args: bool = True,
+        num_takes: int = 1,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if mode not in TASK_MODES:
             raise ValueError(f"Expected argument `mode` to be one of {TASK_MODES} but got {mode!r}")
         if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 2:
             raise ValueError(f"Expected argument `num_groups` to be an int >= 2 but got {num_groups!r}")
+        if not isinstance(num_takes, int) or isinstance(num_takes, bool) or num_takes < 1:
+            raise ValueError(f"Expected argument `num_takes` to be an int >= 1 but got {num_takes!r}")
         self.mode = mode
         self.num_groups = num_groups
+        self.num_takes = num_takes
         self.validate_args = validate_args
         self.warn_nonfinite = True
         self.nonfinite_seen = 0
         self.add_state("confusion", torch.zeros(4, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("group_sums", torch.zeros(3, num_groups, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("take_confusion", torch.zeros(num_takes, 4, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("take_group_sums", torch.zeros(num_takes, num_groups, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("decision_sums", torch.zeros(4, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("nonfinite", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
@@ -90,14 +113,26 @@ class TaskValidity(Metric):
 
     def update(self, pred: Tensor, real: Tensor, groups: Tensor | None = None) -> None:
         """Add a batch of outcomes, (B,) each; ``groups`` (B,) int policy ids in ranking mode."""
+        takes = self._takes(pred, real)
+        if takes and self.mode == "decision":
+            real = real.double().mean(dim=1)
         if self.mode == "agreement":
-            self.confusion += _task_agreement_update(pred, real)
+            if takes:
+                model, per_take = _task_agreement_takes_update(pred, real)
+                self.confusion += model
+                self.take_confusion += per_take
+            else:
+                self.confusion += _task_agreement_update(pred, real)
         elif self.mode == "decision":
             self.decision_sums += _decision_update(pred, real)
         else:
             if groups is None:
                 raise ValueError("Expected `groups` (policy id per episode, (B,) int) with mode='ranking' but got None")
-            self.group_sums += _task_ranking_update(pred, real, groups, self.num_groups)
+            self.group_sums += _task_ranking_update(
+                pred, real.double().mean(dim=1) if takes else real, groups, self.num_groups
+            )
+            for take in range(self.num_takes if takes else 0):
+                self.take_group_sums[take] += _task_ranking_update(pred, real[:, take], groups, self.num_groups)[1]
             if self.validate_args:
                 # counted here, reported by compute(): reading the ids on the host would synchronise the device
                 self.bad_groups += ((groups < 0) | (groups >= self.num_groups)).sum()
@@ -127,10 +162,39 @@ class TaskValidity(Metric):
                 f"{self.nonfinite_seen} task outcome(s) judged on model futures were NaN or Inf; they count as wrong"
             )
         if self.mode == "agreement":
+            if self.num_takes > 1:
+                return relative_informedness(self.confusion, self.take_confusion)[0].float()
             return _task_agreement_compute(self.confusion)
         if self.mode == "decision":
             return _decision_compute(self.decision_sums)[0]
+        if self.num_takes > 1:
+            return _task_ranking_takes_compute(self.group_sums, self.take_group_sums)[0].float()
         return _task_ranking_compute(self.group_sums)
+
+    def _takes(self, pred: Tensor, real: Tensor) -> bool:
+        """True where ``real`` holds the real takes this metric was built for; raise where it holds others."""
+        if not isinstance(real, Tensor) or not isinstance(pred, Tensor) or real.ndim != pred.ndim + 1:
+            if self.num_takes > 1:
+                raise ValueError(
+                    f"Expected `real` to hold R = {self.num_takes} takes after the batch dimension but got shape "
+                    f"{tuple(real.shape) if isinstance(real, Tensor) else type(real).__name__}"
+                )
+            return False
+        if real.shape[1] != self.num_takes:
+            raise ValueError(
+                f"Expected `real` to hold R = {self.num_takes} takes (argument `num_takes`) in dim 1 but got shape "
+                f"{tuple(real.shape)}"
+            )
+        return True
+
+    def real_baseline(self) -> Tensor:
+        """Reality's own score: each real take held out, scored against the others as the model is (1 with 1 take)."""
+        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+            if self.num_takes == 1 or self.mode == "decision":
+                return torch.ones((), device=self.device)
+            if self.mode == "agreement":
+                return relative_informedness(self.confusion, self.take_confusion)[1].float()
+            return _task_ranking_takes_compute(self.group_sums, self.take_group_sums)[1].float()
 
     def no_regret(self) -> Tensor:
         """Decision mode: mean normalised no-regret of the planner's choices, in [0, 1] (1 = no regret).

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from simgate_tracking.functional.temporal_consistency import _temporal_consistency_update
+from simgate_tracking.functional.takes import has_takes, one_take
+from simgate_tracking.functional.temporal_consistency import _temporal_consistency_update, _temporal_takes_update
 from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
 
 
@@ -34,4 +35,9 @@ class TemporalConsistency(EpisodeMeanMetric):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add a batch of episodes: ``preds`` and ``target`` of shape (B, T, C, H, W)."""
-        self._accumulate(*_temporal_consistency_update(preds, target))
+        target = one_take(preds, target)
+        if has_takes(preds, target):
+            scores, finite, baseline = _temporal_takes_update(preds, target)
+            self._accumulate(scores, finite, baseline=baseline)
+        else:
+            self._accumulate(*_temporal_consistency_update(preds, target))

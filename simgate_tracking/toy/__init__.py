@@ -5,7 +5,7 @@ from typing import Any
 from simgate_tracking.toy.policies import POLICIES
 from simgate_tracking.toy.probes import make_probe_set
 from simgate_tracking.toy.task import reached_goal
-from simgate_tracking.toy.world import ACTIONS, ToyEpisode, ToyState, ToyWorld
+from simgate_tracking.toy.world import ACTIONS, ToyEpisode, ToyState, ToyWorld, take_seed
 
 # the model and data pull in Lightning: imported on first use, so the world alone stays light
 _LAZY = {
@@ -25,6 +25,7 @@ __all__ = [
     "ToyWorldModel",
     "make_probe_set",
     "reached_goal",
+    "take_seed",
 ]
 
 

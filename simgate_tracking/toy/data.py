@@ -25,7 +25,8 @@ class ToyWorldDataset(Dataset[dict[str, Tensor]]):
     Each window resets the world from its own seed (never a probe set's), shows ``context_frames`` frames, then
     follows a policy drawn at random (seek the goal, wander, flee) for ``horizon`` steps. Items are dicts:
     ``context`` (T0, 3, H, W) and ``future`` (T, 3, H, W) float in [0, 1], ``actions`` (T, 5) one-hot float.
-    Frames are kept as uint8 in memory and scaled on access.
+    Frames are kept as uint8 in memory and scaled on access. A ``stochastic`` world plays take 0 of every window
+    (its resets are never a probe set's, so no probe take's randomness is ever seen in training).
 
     Args:
         num_windows: How many windows.
@@ -35,6 +36,7 @@ class ToyWorldDataset(Dataset[dict[str, Tensor]]):
         num_objects: Coloured objects, 2 to 4.
         seed: The dataset's seed.
         stream: Which reset stream the seeds come from; training and validation use different ones.
+        stochastic: Train on the stochastic world, whose blue object walks at random.
 
     Raises:
         ValueError: If an argument is out of range.
@@ -54,11 +56,12 @@ class ToyWorldDataset(Dataset[dict[str, Tensor]]):
         num_objects: int = 2,
         seed: int = 0,
         stream: int = TRAIN_STREAM,
+        stochastic: bool = False,
     ) -> None:
         _positive_int("num_windows", num_windows)
         _positive_int("horizon", horizon)
         _positive_int("context_frames", context_frames)
-        world = ToyWorld(size=size, num_objects=num_objects)
+        world = ToyWorld(size=size, num_objects=num_objects, stochastic=stochastic)
         contexts, actions, futures = [], [], []
         for i in range(num_windows):
             reset = episode_seed(seed, i, stream)
@@ -98,6 +101,7 @@ class ToyWorldDataModule(L.LightningDataModule):
         size: Frame side in pixels, 32 to 64.
         num_objects: Coloured objects, 2 to 4.
         seed: The seed of both datasets and of the shuffling.
+        stochastic: Train on the stochastic world, whose blue object walks at random.
 
     Raises:
         ValueError: If an argument is out of range.
@@ -120,22 +124,30 @@ class ToyWorldDataModule(L.LightningDataModule):
         size: int = 32,
         num_objects: int = 2,
         seed: int = 0,
+        stochastic: bool = False,
     ) -> None:
         super().__init__()
         _positive_int("train_windows", train_windows)
         _positive_int("val_windows", val_windows)
         _positive_int("batch_size", batch_size)
-        ToyWorld(size=size, num_objects=num_objects)  # checks size and num_objects now, not at setup
+        ToyWorld(size=size, num_objects=num_objects, stochastic=stochastic)  # checks the world's arguments now
         self.save_hyperparameters()
         self.train_windows, self.val_windows, self.batch_size = train_windows, val_windows, batch_size
         self.horizon, self.context_frames, self.size = horizon, context_frames, size
-        self.num_objects, self.seed = num_objects, seed
+        self.num_objects, self.seed, self.stochastic = num_objects, seed, stochastic
         self.train_set: ToyWorldDataset | None = None
         self.val_set: ToyWorldDataset | None = None
 
     def _dataset(self, num_windows: int, stream: int) -> ToyWorldDataset:
         return ToyWorldDataset(
-            num_windows, self.horizon, self.context_frames, self.size, self.num_objects, self.seed, stream=stream
+            num_windows,
+            self.horizon,
+            self.context_frames,
+            self.size,
+            self.num_objects,
+            self.seed,
+            stream=stream,
+            stochastic=self.stochastic,
         )
 
     def setup(self, stage: str | None = None) -> None:

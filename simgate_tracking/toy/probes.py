@@ -47,6 +47,24 @@ def _branches(
     return actions, episodes
 
 
+def _check_arguments(num_episodes: int, num_branches: int, horizon: int, takes: int, stochastic: bool) -> None:
+    for name, value, low in (
+        ("num_episodes", num_episodes, 1),
+        ("num_branches", num_branches, 2),
+        ("horizon", horizon, 2),
+        ("takes", takes, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"Expected argument `{name}` to be an int >= {low} but got {value!r}")
+    if not isinstance(stochastic, bool):
+        raise ValueError(f"Expected argument `stochastic` to be a bool but got {stochastic!r}")
+    if takes > 1 and not stochastic:
+        raise ValueError(
+            f"Expected argument `takes` to be 1 for the deterministic world (its takes are all one) but got {takes}: "
+            "pass stochastic=True for takes of their own"
+        )
+
+
 def make_probe_set(
     num_episodes: int = 16,
     num_branches: int = 3,
@@ -56,6 +74,8 @@ def make_probe_set(
     seed: int = 0,
     num_objects: int = 2,
     policy_groups: bool = False,
+    takes: int = 1,
+    stochastic: bool = False,
 ) -> ProbeSet:
     """A probe set of the toy world, deterministic from ``seed``.
 
@@ -67,6 +87,15 @@ def make_probe_set(
     (N, K+1); with ``policy_groups`` they are the reference branch's only, (N,), and ``groups`` holds its policy id
     (episode ``i`` follows policy ``i % 3``: seek, wander, flee), for task validity in ranking mode.
 
+    With ``stochastic`` the world's blue object is a randomly walking distractor (see :class:`ToyWorld`), and every
+    branch is played ``takes`` times: take ``r`` of the episode with seed ``s`` draws the distractor's steps after
+    the context from :func:`~simgate_tracking.toy.world.take_seed` ``(s, r)``, and
+    ``ToyWorld(stochastic=True, take=r).rollout`` replays it exactly; takes ``r >= takes`` are held out. The takes
+    share the context, the actions and the agent's motion. With R = ``takes`` > 1, ``targets`` is
+    (N, R, K+1, T, C, H, W), masks (N, R, T, M, H, W) and visibility (N, R, T, M) follow the reference branch of
+    each take (the distractor is mask slot 2), outcomes are (N, R, K+1), or (N, R) with ``policy_groups``. The
+    branches' actions are those of the deterministic probe set with the same arguments.
+
     Args:
         num_episodes: N, the number of resets.
         num_branches: K + 1 >= 2, the reference branch plus the counterfactual ones.
@@ -76,9 +105,11 @@ def make_probe_set(
         seed: The probe set's seed.
         num_objects: Coloured objects, 2 to 4.
         policy_groups: Give each episode a policy id and per-episode outcomes, for ranking mode.
+        takes: R >= 1 real takes of every branch; more than one needs ``stochastic``.
+        stochastic: Play the stochastic world, whose blue object walks at random.
 
     Raises:
-        ValueError: If an argument is out of range.
+        ValueError: If an argument is out of range, or ``takes`` > 1 without ``stochastic``.
 
     Example:
         >>> probe = make_probe_set(num_episodes=4, num_branches=2, horizon=6, seed=0)
@@ -86,37 +117,37 @@ def make_probe_set(
         [(4, 2, 3, 32, 32), (4, 2, 6, 3, 32, 32), (4, 6, 3, 32, 32), (4, 2)]
         >>> probe.manifest_hash == make_probe_set(num_episodes=4, num_branches=2, horizon=6, seed=0).manifest_hash
         True
+        >>> probe = make_probe_set(num_episodes=4, num_branches=2, horizon=6, seed=0, takes=3, stochastic=True)
+        >>> [tuple(x.shape) for x in (probe.context, probe.targets, probe.masks, probe.outcomes)]
+        [(4, 2, 3, 32, 32), (4, 3, 2, 6, 3, 32, 32), (4, 3, 6, 3, 32, 32), (4, 3, 2)]
     """
-    for name, value, low in (
-        ("num_episodes", num_episodes, 1),
-        ("num_branches", num_branches, 2),
-        ("horizon", horizon, 2),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"Expected argument `{name}` to be an int >= {low} but got {value!r}")
-    world = ToyWorld(size=size, num_objects=num_objects)
+    _check_arguments(num_episodes, num_branches, horizon, takes, stochastic)
+    worlds = [ToyWorld(size=size, num_objects=num_objects, stochastic=stochastic, take=r) for r in range(takes)]
     contexts, actions, targets, masks, visible, outcomes, seeds, groups = [], [], [], [], [], [], [], []
     for i in range(num_episodes):
         reset = episode_seed(seed, i, PROBE_STREAM)
         reference = i % len(POLICIES) if policy_groups else i % 2
-        branches, episodes = _branches(world, reset, reference, num_branches, horizon, context_frames)
+        branches, episodes = _branches(worlds[0], reset, reference, num_branches, horizon, context_frames)
+        # every take plays the same actions from the same reset; only the world's own randomness is drawn afresh
+        played = [episodes] + [[world.episode(reset, a, context_frames) for a in branches] for world in worlds[1:]]
         contexts.append(episodes[0].context)
         actions.append(np.eye(len(ACTIONS), dtype=np.float32)[np.stack(branches)])
-        targets.append(np.stack([episode.future for episode in episodes]))
-        masks.append(episodes[0].masks)
-        visible.append(episodes[0].visible)
-        outcomes.append([episode.outcome for episode in episodes])
+        targets.append(np.stack([np.stack([episode.future for episode in take]) for take in played]))
+        masks.append(np.stack([take[0].masks for take in played]))
+        visible.append(np.stack([take[0].visible for take in played]))
+        outcomes.append([[episode.outcome for episode in take] for take in played])
         seeds.append(reset)
         groups.append(reference)
-    outcome_tensor = torch.tensor(outcomes, dtype=torch.bool)
+    outcome_tensor = torch.tensor(outcomes, dtype=torch.bool)  # (N, R, K+1)
+    # one take is given with a takes dimension of 1: ProbeSet stores it without, as the same probe set and hash
     return ProbeSet(
         context=torch.from_numpy(np.stack(contexts)),
         actions=torch.from_numpy(np.stack(actions)),
         targets=torch.from_numpy(np.stack(targets)),
         masks=torch.from_numpy(np.stack(masks)),
         visible=torch.from_numpy(np.stack(visible)),
-        outcomes=outcome_tensor[:, 0] if policy_groups else outcome_tensor,
+        outcomes=outcome_tensor[..., 0] if policy_groups else outcome_tensor,
         groups=torch.tensor(groups) if policy_groups else None,
         seeds=torch.tensor(seeds, dtype=torch.long),
-        name=f"toy-world-{size}px-seed{seed}",
+        name=f"toy-world-{size}px-seed{seed}" + ("-stochastic" if stochastic else ""),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -23,6 +23,36 @@ OBJECT_NAMES: tuple[str, ...] = ("red", "blue", "magenta", "cyan")
 _GOAL_CORNERS = ((1, 1), (25, 1), (1, 25), (25, 25))
 _BLUE_COLUMNS = (7, 8, 9, 10, 20, 21)
 _EXTRA_ROWS = (21, 7)
+# the stochastic world's distractor: the blue object walks at random, between the goal corners and through the bar
+DISTRACTOR, DISTRACTOR_STEP, DISTRACTOR_COLUMNS = 1, 2, (7, 21)
+
+
+def take_seed(seed: int, take: int) -> int:
+    """The seed of take ``take`` of the episode whose reset seed is ``seed``: numpy's child stream ``take`` of it.
+
+    The rule is ``np.random.SeedSequence(seed).spawn(take + 1)[take]`` (that is ``SeedSequence(seed,
+    spawn_key=(take,))``), read as one 32-bit word. Children of a seed are independent streams and none is the
+    stream the reset itself draws from, so every take index brings randomness of its own: with a probe set of R
+    takes, takes ``r >= R`` are held-out takes that no probe take used.
+
+    Args:
+        seed: The episode's reset seed, an int >= 0 (``probe.seeds[i]``).
+        take: The take index, an int >= 0.
+
+    Raises:
+        ValueError: If ``seed`` or ``take`` is not an int >= 0.
+
+    Example:
+        >>> take_seed(7, 2) == int(np.random.SeedSequence(7).spawn(3)[2].generate_state(1)[0])
+        True
+        >>> len({take_seed(7, r) for r in range(100)})  # a hundred takes, a hundred streams
+        100
+    """
+    for name, value in (("seed", seed), ("take", take)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise ValueError(f"Expected argument `{name}` to be an int >= 0 but got {value!r}")
+    child = np.random.SeedSequence(int(seed), spawn_key=(int(take),))
+    return int(child.generate_state(1, np.uint32)[0])
 
 
 @dataclass(frozen=True)
@@ -33,6 +63,8 @@ class ToyState:
         agent: Top-left (x, y) of the agent.
         objects: (x, y, vx, vy) of every object, in identity order.
         goal: Top-left (x, y) of the goal region.
+        noise: In a stochastic world, the seed of the distractor's next random step (each step draws the next);
+            ``None`` in the deterministic world. Not shown in the repr.
 
     Example:
         >>> ToyWorld().reset(seed=0)
@@ -42,6 +74,7 @@ class ToyState:
     agent: tuple[int, int]
     objects: tuple[tuple[int, int, int, int], ...]
     goal: tuple[int, int]
+    noise: int | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -68,31 +101,59 @@ class ToyEpisode:
     outcome: bool
 
 
-def _bounce(position: int, velocity: int, high: int) -> tuple[int, int]:
+def _bounce(position: int, velocity: int, high: int, low: int = 0) -> tuple[int, int]:
     moved = position + velocity
-    if moved < 0:
-        return -moved, -velocity
+    if moved < low:
+        return 2 * low - moved, -velocity
     if moved > high:
         return 2 * high - moved, -velocity
     return moved, velocity
 
 
+def _glide(entity: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """One step of an object at its own velocity, bouncing off the walls."""
+    x, y, vx, vy = entity
+    high = WORLD_SIZE - OBJECT_SIZE
+    x, vx = _bounce(x, vx, high)
+    y, vy = _bounce(y, vy, high)
+    return x, y, vx, vy
+
+
+def _random_step(entity: tuple[int, int, int, int], move: int) -> tuple[int, int, int, int]:
+    """The distractor's step: ``move`` (an index into the agent's moves) of 2 cells, reflected at its band's edges."""
+    dx, dy = _MOVES[move]
+    x, vx = _bounce(entity[0], DISTRACTOR_STEP * dx, DISTRACTOR_COLUMNS[1], DISTRACTOR_COLUMNS[0])
+    y, vy = _bounce(entity[1], DISTRACTOR_STEP * dy, WORLD_SIZE - OBJECT_SIZE)
+    return x, y, vx, vy
+
+
 class ToyWorld:
-    """A small action-conditioned world rendered as RGB frames, deterministic from a seed.
+    """A small action-conditioned world rendered as RGB frames, deterministic from a seed (or from a seed and a take).
 
     A yellow agent moves 2 cells per step under the actions ``stay, up, down, left, right`` (one-hot, ``A = 5``).
     A red object crosses the middle band horizontally and passes behind a grey occluder bar that is drawn on top of
     it; a blue object moves up and down beside the bar; optional magenta and cyan objects cross other bands. The
     green goal region sits in a corner; the task is to reach it. The agent is drawn on top of everything.
 
+    With ``stochastic=True`` the blue object is a distractor that walks at random: each step it stays or moves
+    2 cells up, down, left or right (each with probability 1/5), whatever the actions, reflected at the edges of the
+    columns 7 to 24 (it never meets a goal corner, and it can hide behind the bar). Its steps during the context come
+    from the reset's own randomness, the same in every take; from the first action on they come from the take's
+    stream, :func:`take_seed` ``(seed, take)``. So takes of an episode share the reset, the context and the agent's
+    motion, and differ only in where the distractor goes; the branches of one take share its walk.
+
     Dynamics run on a 32 x 32 grid; frames render it at ``size`` px, so masks stay exact at every size.
 
     Args:
         size: Frame side in pixels, 32 to 64.
         num_objects: Coloured objects with identities, 2 to 4.
+        stochastic: Make the blue object a randomly walking distractor.
+        take: Which take of every episode this world plays, an int >= 0; only a stochastic world has more than
+            take 0.
 
     Raises:
-        ValueError: If ``size`` or ``num_objects`` is out of range.
+        ValueError: If ``size`` or ``num_objects`` is out of range, ``stochastic`` is not a bool, or ``take`` is not
+            an int >= 0 (or is not 0 in the deterministic world).
 
     Example:
         >>> world = ToyWorld(size=32)
@@ -101,15 +162,29 @@ class ToyWorld:
         ((2, 3, 32, 32), (4, 3, 32, 32), (4, 3, 32, 32))
         >>> bool(episode.visible[:, 0].all())  # the agent is always in view
         True
+        >>> takes = [ToyWorld(stochastic=True, take=r).episode(seed=3, actions=[4, 4, 1, 0]) for r in (0, 1)]
+        >>> bool((takes[0].context == takes[1].context).all()), bool((takes[0].future == takes[1].future).all())
+        (True, False)
     """
 
-    def __init__(self, size: int = 32, num_objects: int = 2) -> None:
+    def __init__(self, size: int = 32, num_objects: int = 2, stochastic: bool = False, take: int = 0) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= 64:
             raise ValueError(f"Expected argument `size` to be an int from 32 to 64 (pixels) but got {size!r}")
         if isinstance(num_objects, bool) or not isinstance(num_objects, int) or not 2 <= num_objects <= 4:
             raise ValueError(f"Expected argument `num_objects` to be an int from 2 to 4 but got {num_objects!r}")
+        if not isinstance(stochastic, bool):
+            raise ValueError(f"Expected argument `stochastic` to be a bool but got {stochastic!r}")
+        if isinstance(take, bool) or not isinstance(take, int) or take < 0:
+            raise ValueError(f"Expected argument `take` to be an int >= 0 but got {take!r}")
+        if take and not stochastic:
+            raise ValueError(
+                f"Expected argument `take` to be 0 in the deterministic world (its takes are all one) but got {take}: "
+                "pass stochastic=True for takes of their own"
+            )
         self.size = size
         self.num_objects = num_objects
+        self.stochastic = stochastic
+        self.take = take
 
     @property
     def action_dim(self) -> int:
@@ -123,7 +198,7 @@ class ToyWorld:
 
     # --------------------------------------------------------------- dynamics
     def reset(self, seed: int) -> ToyState:
-        """The initial state of the episode with this seed."""
+        """The initial state of the episode with this seed; a stochastic world's also carries the reset's noise."""
         rng = np.random.default_rng(int(seed))
         goal = _GOAL_CORNERS[int(rng.integers(len(_GOAL_CORNERS)))]
         high = WORLD_SIZE - OBJECT_SIZE
@@ -139,7 +214,18 @@ class ToyWorld:
             )
             if not self._agent_on_goal(agent, goal):
                 break
-        return ToyState(agent=agent, objects=tuple(objects[: self.num_objects]), goal=goal)
+        # drawn after everything else, so the stochastic world resets to the deterministic world's positions
+        noise = int(rng.integers(2**32)) if self.stochastic else None
+        return ToyState(agent=agent, objects=tuple(objects[: self.num_objects]), goal=goal, noise=noise)
+
+    def begin_take(self, state: ToyState, seed: int) -> ToyState:
+        """The state at the first action of this world's take of the episode with ``seed``.
+
+        From here on the distractor's random steps come from the take's stream, :func:`take_seed` ``(seed,
+        self.take)``; before, they came from the reset's, shared by every take. The deterministic world's state is
+        returned as it is.
+        """
+        return replace(state, noise=take_seed(int(seed), self.take)) if self.stochastic else state
 
     def move_agent(self, agent: tuple[int, int], action: int) -> tuple[int, int]:
         """Where one action takes the agent; the walls stop it."""
@@ -150,18 +236,26 @@ class ToyWorld:
     def step(self, state: ToyState, action: int) -> ToyState:
         """The next state: the agent moves by ``action`` (an index into :data:`ACTIONS`), objects bounce off walls.
 
+        In a stochastic world the distractor instead takes a random step drawn from ``state.noise``.
+
         Raises:
-            ValueError: If ``action`` is not an index into :data:`ACTIONS`.
+            ValueError: If ``action`` is not an index into :data:`ACTIONS`, or a stochastic world is given a state
+                without noise (one that did not come from its own :meth:`reset`).
         """
         if not 0 <= int(action) < len(ACTIONS):
             raise ValueError(f"Expected `action` to be an index into {ACTIONS} (0 to 4) but got {action!r}")
-        high = WORLD_SIZE - OBJECT_SIZE
-        objects = []
-        for x, y, vx, vy in state.objects:
-            x, vx = _bounce(x, vx, high)
-            y, vy = _bounce(y, vy, high)
-            objects.append((x, y, vx, vy))
-        return replace(state, agent=self.move_agent(state.agent, action), objects=tuple(objects))
+        objects = [_glide(entity) for entity in state.objects]
+        noise = state.noise
+        if self.stochastic:
+            if noise is None:
+                raise ValueError(
+                    "Expected `state` to carry the seed of the distractor's next step (`noise`), as the stochastic "
+                    "world's own reset gives it, but got noise=None"
+                )
+            rng = np.random.default_rng(noise)
+            objects[DISTRACTOR] = _random_step(state.objects[DISTRACTOR], int(rng.integers(len(_MOVES))))
+            noise = int(rng.integers(2**32))
+        return replace(state, agent=self.move_agent(state.agent, action), objects=tuple(objects), noise=noise)
 
     @staticmethod
     def _agent_on_goal(agent: tuple[int, int], goal: tuple[int, int]) -> bool:
@@ -202,6 +296,8 @@ class ToyWorld:
     def episode(self, seed: int, actions: np.ndarray | list[int], context_frames: int = 2) -> ToyEpisode:
         """Reset from ``seed``, show ``context_frames`` frames with the agent still, then apply ``actions``.
 
+        A stochastic world plays its take (:meth:`begin_take`) from the first action on.
+
         Args:
             seed: The episode's seed.
             actions: (T,) action indices into :data:`ACTIONS`.
@@ -221,6 +317,7 @@ class ToyWorld:
             if t:
                 state = self.step(state, 0)
             context.append(self.render(state)[0])
+        state = self.begin_take(state, seed)
         frames, masks = [], []
         for action in actions:
             state = self.step(state, int(action))
@@ -241,7 +338,9 @@ class ToyWorld:
         """Reality as a world model: re-simulate each episode from its seed, ``generator[i].initial_seed()``.
 
         Scores 1 on every axis of a probe set made by :func:`~simgate_tracking.toy.make_probe_set`, whose episode
-        seeds are the worlds' seeds: the ceiling every learned model is measured against.
+        seeds are the worlds' seeds: the ceiling every learned model is measured against. A stochastic world replays
+        its take of every episode: ``ToyWorld(stochastic=True, take=r)`` is take ``r`` of a probe set of R takes
+        exactly, and with ``r >= R`` a held-out real take.
 
         Args:
             context: (B, T0, 3, H, W) reset observations, used to check that the seeds match the episodes.

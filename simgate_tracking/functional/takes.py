@@ -1,0 +1,129 @@
+r"""Scoring against reality's takes: every axis asks its question of reality's distribution of futures.
+
+In a stochastic world one real future is one sample, and a perfect model's future is another. With R >= 2 real
+takes of every episode (same reset and actions, the world's randomness drawn afresh, shared by the branches of a
+take) each frame axis scores, per episode,
+
+- the model's agreement with reality: the axis's own comparison of the model's future with every take, averaged;
+- reality's spread: the same comparison of each take with the other takes (leave one take out), averaged;
+
+and reports the first relative to the second, ``clamp((model + eps) / (spread + eps), 0, 1)``: 1 when the model
+agrees with reality as well as reality's own takes agree with each other (Physics-IQ normalises by the variation
+between two real takes in the same spirit). Reality's own score, each take held out in turn and scored the same
+way, is returned beside it. A held-out take is exchangeable with the probe takes, so its expected agreement equals
+the spread: it scores about 1, while a defect that lowers the agreement lowers the score in the same proportion as
+with one take. With takes that all agree (a deterministic world) every score equals the one-take definition.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar, cast
+
+import torch
+from torch import Tensor
+
+from simgate_tracking.functional._checks import as_frames, check_rank, compute_dtype
+from simgate_tracking.functional._precision import full_precision_matmul
+
+EPS = 1e-8
+_Field = TypeVar("_Field", Tensor, Tensor | None)
+
+
+def relative_to_spread(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor]:
+    """The model's agreement relative to reality's spread, and reality's own score on the same scale.
+
+    Args:
+        model: (..., ) the model's agreement with reality's takes.
+        takes: (..., R) each take's agreement with the other takes.
+
+    Returns:
+        ``score`` (...,) in [0, 1] and ``baseline`` (...,): the mean over held-out takes of the same ratio.
+
+    Example:
+        >>> import torch
+        >>> score, baseline = relative_to_spread(torch.tensor([0.3, 0.0]), torch.tensor([[0.5, 0.6], [0.5, 0.6]]))
+        >>> score, baseline
+        (tensor([0.5455, 0.0000]), tensor([0.9545, 0.9545]))
+    """
+    spread = takes.mean(dim=-1)
+    score = ((model + EPS) / (spread + EPS)).clamp(0.0, 1.0)
+    baseline = ((takes + EPS) / (spread.unsqueeze(-1) + EPS)).clamp(0.0, 1.0).mean(dim=-1)
+    return torch.nan_to_num(score, nan=0.0), baseline
+
+
+def concordance_with_takes(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Concordance of the model's field with each take's, and of each take's with the others', from one Gram matrix.
+
+    Args:
+        model: (B, D) the model's change field, flattened.
+        takes: (B, R, D) reality's change field in every take.
+
+    Returns:
+        ``model_agreement`` (B,): mean over takes of :math:`\mathrm{conc}(x, y_r)`; ``take_agreement`` (B, R): for
+        each take, the mean over the other takes of :math:`\mathrm{conc}(y_a, y_b)`; ``model_energy`` (B,):
+        :math:`\|x\|^2`, non-finite exactly where the model's field is.
+    """
+    fields = torch.cat([model.unsqueeze(1), takes], dim=1)
+    # one Gram matrix per episode: every inner product between the model and the takes in one read of each
+    with full_precision_matmul():
+        gram = torch.bmm(fields, fields.transpose(1, 2)).double()
+    energy = gram.diagonal(dim1=1, dim2=2)
+    conc = ((2 * gram + EPS) / (energy.unsqueeze(2) + energy.unsqueeze(1) + EPS)).clamp(0.0, 1.0)
+    conc = torch.nan_to_num(conc, nan=0.0)
+    r = takes.shape[1]
+    model_agreement = conc[:, 0, 1:].mean(dim=1)
+    others = ~torch.eye(r, dtype=torch.bool, device=conc.device)
+    take_agreement = (conc[:, 1:, 1:] * others).sum(dim=2) / max(r - 1, 1)
+    return model_agreement.to(model.dtype), take_agreement.to(model.dtype), energy[:, 0].to(model.dtype)
+
+
+def scores_against_takes(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-episode score, finite flag and reality's own score of a model field against R take fields.
+
+    Args:
+        model: (B, D) the model's field.
+        takes: (B, R, D) reality's field in every take, R >= 2.
+    """
+    model_agreement, take_agreement, energy = concordance_with_takes(model, takes)
+    score, baseline = relative_to_spread(model_agreement, take_agreement)
+    finite = torch.isfinite(energy)
+    return torch.where(finite, score, torch.zeros_like(score)), finite, baseline
+
+
+def frames_with_takes(
+    preds: Tensor, target: Tensor, rank: int, layout: str, names: tuple[str, str] = ("preds", "target")
+) -> tuple[Tensor, Tensor]:
+    """Check a model rollout of ``layout`` against real takes of (B, R, ...) and return both as float frames.
+
+    Raises:
+        ValueError: If ``target`` is not ``preds``' shape with a takes dimension after B.
+    """
+    check_rank(preds, rank, names[0], layout)
+    takes_layout = layout.replace("(B, ", "(B, R, ")
+    check_rank(target, rank + 1, names[1], takes_layout)
+    if target.shape[0] != preds.shape[0] or target.shape[2:] != preds.shape[1:]:
+        raise ValueError(
+            f"Expected `{names[1]}` to have shape {takes_layout} = ({preds.shape[0]}, R, "
+            f"{', '.join(map(str, preds.shape[1:]))}) like `{names[0]}` but got {tuple(target.shape)}"
+        )
+    p = compute_dtype(as_frames(preds, names[0]))
+    y = compute_dtype(as_frames(target, names[1]))
+    dtype = torch.promote_types(p.dtype, y.dtype)
+    return p.to(dtype), y.to(dtype)
+
+
+def has_takes(preds: Tensor, target: Tensor) -> bool:
+    """True where ``target`` holds real takes: one dimension more than ``preds``, after the batch."""
+    return isinstance(preds, Tensor) and isinstance(target, Tensor) and target.ndim == preds.ndim + 1
+
+
+def one_take(preds: Tensor, x: _Field, rank: int | None = None) -> _Field:
+    """``x`` without its takes dimension when it holds a single take, so one take is scored by the one-take path.
+
+    ``x`` has real takes when it has one dimension more than ``preds`` (or ``rank`` dimensions, for fields that
+    are not frames: visibility).
+    """
+    if not isinstance(x, Tensor) or not isinstance(preds, Tensor):
+        return x
+    with_takes = preds.ndim + 1 if rank is None else rank
+    return cast(_Field, x[:, 0]) if x.ndim == with_takes and x.shape[1] == 1 else x
