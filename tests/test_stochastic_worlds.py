@@ -6,13 +6,17 @@ Each world is split into a probe set of R = 4 real takes and a held-out take who
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from stochastic_defects import DEFECTS, judge, mild_noise, oracle, split_world
+from tiny_world import TinyWorldModel, trainer
 
 from simgate_tracking import AXES, SimulatorGate
+from simgate_tracking.callbacks import SimulatorGateCallback
 from simgate_tracking.metrics import SimulatorScorecard
-from simgate_tracking.toy import make_probe_set
+from simgate_tracking.toy import ToyWorld, make_probe_set, reached_goal
 
 TAKES = 4
 STRENGTHS = (0.25, 0.5, 0.75, 1.0)
@@ -95,3 +99,42 @@ def test_gate_result_carries_reality_and_round_trips(toy_world):
     del legacy["real_baseline"]  # a report written before real takes
     assert type(result).from_dict(legacy).real_baseline == {axis: 1.0 for axis in result.scores}
     assert SimulatorGate().evaluate({"controllability": 0.7}).real_baseline == {"controllability": 1.0}
+
+
+class _Unseeded:
+    """The held-out world, but each call draws another take: sampling that ignores the episode's seed."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, context, actions, generator=None):
+        self.calls += 1
+        return ToyWorld(stochastic=True, take=TAKES + self.calls).rollout(context, actions, generator)
+
+
+def _ignores_actions(context, actions, generator=None):
+    return ToyWorld(stochastic=True, take=TAKES).rollout(context, torch.zeros_like(actions), generator)
+
+
+@pytest.mark.parametrize(
+    ("name", "rollout_fn", "failing_axis"),
+    [
+        ("held_out_take", ToyWorld(stochastic=True, take=TAKES).rollout, None),
+        ("ignores_actions", _ignores_actions, "controllability"),
+        ("unseeded_sampling", _Unseeded(), "reset_reproducibility"),
+    ],
+)
+def test_stochastic_checks_through_a_real_trainer(tmp_path, name, rollout_fn, failing_axis):
+    probe = make_probe_set(num_episodes=8, num_branches=3, horizon=10, seed=0, takes=TAKES, stochastic=True)
+    gate = SimulatorGateCallback(probe, rollout_fn=rollout_fn, task_fn=reached_goal, batch_size=4)
+    trainer(tmp_path, [gate], max_epochs=1).fit(TinyWorldModel())
+    result = gate.history[-1]
+    assert set(result.real_baseline) == set(AXES) and result.real_baseline["reset_reproducibility"] == 1.0
+    report = json.loads(sorted((tmp_path / "simgate").glob("check-*.json"))[-1].read_text())
+    assert report["real_baseline"] == pytest.approx(result.real_baseline)
+    if failing_axis is None:
+        assert result.passed and min(result.scores.values()) >= 0.8, str(result)
+    else:
+        # a model ignoring actions also never reaches the goal: task validity fails with it
+        assert not result.passed and failing_axis in result.failing_axes, str(result)
+        assert result.scores[failing_axis] <= min(result.scores.values()) + 0.05, str(result)

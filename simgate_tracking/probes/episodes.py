@@ -1,4 +1,4 @@
-"""Playing one probe episode in a real environment: reset and warm-up, then one branch of actions."""
+"""Playing one probe episode in a real environment: reset and warm-up, then one branch of actions, in any take."""
 
 from __future__ import annotations
 
@@ -22,8 +22,74 @@ MaskExtractor = Callable[[Any], Mapping[Hashable, Any]]
 objects across steps (an object missing from the mapping is not visible); masks are at any resolution covering the
 whole rendered frame and are resized to the probe set's size."""
 
+ReseedFn = Callable[[Any, int], None]
+"""``reseed_fn(env, take_seed)``: draws the world's randomness afresh from ``take_seed`` (an int), for worlds whose
+randomness does not live in ``env.unwrapped.np_random``."""
+
 WARM_UP_STREAM = 0
 """The random stream of the warm-up steps; branch ``k`` of an episode draws from stream ``k + 1``."""
+
+_TAKE_STRIDE = 2**64  # above every reset seed, so take seeds of takes >= 1 are never a reset seed
+
+
+def take_seed(seed: int, take: int) -> int:
+    """The seed of the world's randomness in take ``take`` of the episode reset with ``seed``: ``take * 2**64 + seed``.
+
+    One-to-one in ``(seed, take)`` for seeds below ``2**64``: different takes of an episode, and takes of different
+    episodes, never share a seed, and the seed of a take >= 1 is never a reset seed. Take 0 is the reset seed itself:
+    ``env.reset(seed=seed)`` already seeded the world's randomness with it, so take 0 is played without reseeding and
+    is the one-take probe set. Takes >= 1 are reseeded with ``numpy.random.default_rng(take_seed(seed, take))`` (or
+    the user's ``reseed_fn``) before every branch; a take beyond the probe set's last is a real take whose randomness
+    no probe take used.
+
+    Args:
+        seed: The episode's reset seed, an int in ``[0, 2**64)``.
+        take: The take index, an int >= 0.
+
+    Raises:
+        ValueError: If ``seed`` or ``take`` is out of range or not an int.
+
+    Example:
+        >>> take_seed(7, 0), take_seed(7, 2) - 2 * 2**64
+        (7, 7)
+    """
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or not 0 <= seed < _TAKE_STRIDE:
+        raise ValueError(f"Expected argument `seed` to be an int in [0, 2**64) but got {seed!r}")
+    if not isinstance(take, int | np.integer) or isinstance(take, bool) or take < 0:
+        raise ValueError(f"Expected argument `take` to be an int >= 0 but got {take!r}")
+    return int(take) * _TAKE_STRIDE + int(seed)
+
+
+def reseed(env: Any, seed: int, take: int, reseed_fn: ReseedFn | None = None) -> None:
+    """Draw the world's randomness afresh for take ``take`` of the episode with ``seed`` (take 0 is left as it is).
+
+    By default ``env.unwrapped.np_random = numpy.random.default_rng(take_seed(seed, take))``; ``reseed_fn(env,
+    take_seed(seed, take))`` replaces that for worlds whose randomness lives elsewhere.
+
+    Raises:
+        ValueError: If ``reseed_fn`` raises; the message names the episode seed and the take.
+
+    Example:
+        >>> class World:
+        ...     np_random = None
+        >>> world = World()
+        >>> reseed(world, 7, 1)
+        >>> int(world.np_random.integers(100)) == int(np.random.default_rng(take_seed(7, 1)).integers(100))
+        True
+    """
+    if take == 0:
+        return
+    value = take_seed(seed, take)
+    if reseed_fn is None:
+        getattr(env, "unwrapped", env).np_random = np.random.default_rng(value)
+        return
+    try:
+        reseed_fn(env, value)
+    except Exception as err:  # whatever the user's world raises, the message says where
+        raise ValueError(
+            f"Expected `reseed_fn(env, take_seed)` to reseed take {take} of the episode with seed {seed} (take_seed "
+            f"{value}) but it raised {type(err).__name__}: {err}"
+        ) from err
 
 
 def episode_rng(seed: int, stream: int) -> np.random.Generator:
@@ -139,6 +205,29 @@ def play_branch(
             branch.objects.append(_masks(mask_extractor(env), size))
     branch.actions, branch.frames = torch.stack(actions), torch.stack(frames)
     return branch
+
+
+def replay_take(
+    env: Any,
+    actions: Tensor,
+    seed: int,
+    take: int,
+    observation: Any,
+    encoder: ActionEncoder,
+    size: tuple[int, int],
+    reseed_fn: ReseedFn | None = None,
+    mask_extractor: MaskExtractor | None = None,
+) -> Branch:
+    """Play the encoded ``actions`` (T, A) in take ``take`` from the current state of ``env``: reseed, then step.
+
+    The probe builder plays takes >= 1 of every branch this way, and :class:`~simgate_tracking.probes.EnvironmentReplay`
+    replays any take this way, so a replay of a probe take gives its frames bit for bit. Each action is played as
+    ``encoder.decode``, including the zero actions of a branch that ended in take 0 while the take lives on.
+    """
+    reseed(env, seed, take, reseed_fn)
+    script = ScriptedActions([encoder.decode(action) for action in actions])
+    rng = episode_rng(seed, 1)
+    return play_branch(env, script, rng, observation, int(actions.shape[0]), encoder, size, mask_extractor)
 
 
 class ScriptedActions:

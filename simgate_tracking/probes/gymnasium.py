@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,9 +17,11 @@ from simgate_tracking.probes.episodes import (
     Branch,
     MaskExtractor,
     Policy,
+    ReseedFn,
     ScriptedActions,
     episode_rng,
     play_branch,
+    replay_take,
     reset_context,
 )
 from simgate_tracking.probes.frames import check_size
@@ -42,14 +44,22 @@ class _Plan:
     mask_extractor: MaskExtractor | None
     clone_fn: CloneFn | None
     restore_fn: RestoreFn | None
+    takes: int = 1
+    reseed_fn: ReseedFn | None = None
 
 
 @dataclass(frozen=True)
 class _Episode:
+    """One episode of one group: its context and, per take, its K+1 branches (take 0 first)."""
+
     context: Tensor
-    branches: list[Branch]
+    takes: list[list[Branch]]
     group: int
     seed: int
+
+    @property
+    def branches(self) -> list[Branch]:
+        return self.takes[0]
 
 
 def _positive_int(value: Any, name: str, minimum: int) -> int:
@@ -126,7 +136,10 @@ def _play(
 
 
 def _play_episodes(env: Any, seed: int, plan: _Plan, encoder: ActionEncoder) -> list[_Episode]:
-    """Every group's episode from one reset: branch 0 follows the group's policy, branches 1..K the counterfactual."""
+    """Every group's episode from one reset: branch 0 follows the group's policy, branches 1..K the counterfactual.
+
+    This is take 0; takes 1..R-1 replay its actions from the same reset with the world's randomness drawn afresh.
+    """
     context, observation = reset_context(env, seed, plan.context_frames, plan.policies[0], encoder, plan.size)
     snapshot = Snapshot(env, seed, context[-1], plan.clone_fn, plan.restore_fn)
     episodes = []
@@ -137,35 +150,94 @@ def _play_episodes(env: Any, seed: int, plan: _Plan, encoder: ActionEncoder) -> 
                 encoder, seed, stream, plan.horizon, branches[0].actions[0]
             )
             branches.append(_play(snapshot, other, stream, observation, plan, encoder))
-        episodes.append(_Episode(context, branches, group, seed))
+        episodes.append(_Episode(context, [branches], group, seed))
     snapshot.check_untouched()
+    for take in range(1, plan.takes):
+        _play_take(env, take, episodes, plan, encoder)
     return episodes
 
 
-def _stack_objects(episodes: list[_Episode], size: tuple[int, int]) -> tuple[Tensor, Tensor] | tuple[None, None]:
-    """(N, T, M, H, W) masks and (N, T, M) visibility; slots in first-seen order per episode, padded with False."""
-    tracks = [e.branches[0].objects for e in episodes]
-    slots = [list(dict.fromkeys(key for step in track for key in step)) for track in tracks]
+def _play_take(env: Any, take: int, episodes: list[_Episode], plan: _Plan, encoder: ActionEncoder) -> None:
+    """Take ``take`` of every group's episode: the same reset, then every branch's take-0 actions, reseeded."""
+    context, seed = episodes[0].context, episodes[0].seed
+    again, observation = reset_context(env, seed, plan.context_frames, plan.policies[0], encoder, plan.size)
+    if not torch.equal(again, context):
+        difference = int((again.int() - context.int()).abs().max())
+        raise ValueError(
+            f"Expected every take of the episode with seed {seed} to start from the same reset but take {take}'s "
+            f"context frames differ from take 0's by up to {difference} (of 255): the reset does not follow its seed "
+            "alone, or `reseed_fn` changed what the reset draws from; make env.reset(seed=seed) reproducible"
+        )
+    snapshot = Snapshot(env, seed, context[-1], plan.clone_fn, plan.restore_fn)
+    for episode in episodes:
+        episode.takes.append(
+            [
+                replay_take(
+                    snapshot.branch_env(),
+                    branch.actions,
+                    seed,
+                    take,
+                    observation,
+                    encoder,
+                    plan.size,
+                    plan.reseed_fn,
+                    plan.mask_extractor if k == 0 else None,
+                )
+                for k, branch in enumerate(episode.branches)
+            ]
+        )
+    snapshot.check_untouched()
+
+
+def _stack_takes(per_take: list[Tensor], field: str, seed: int) -> Tensor:
+    """Stack one episode's per-take tensors, (R, ...), after checking that every take has take 0's shape."""
+    for take, value in enumerate(per_take):
+        if value.shape != per_take[0].shape:
+            raise ValueError(
+                f"Expected every take of the episode with seed {seed} to give `{field}` of take 0's shape "
+                f"{tuple(per_take[0].shape)} but take {take} gave {tuple(value.shape)}"
+            )
+    return torch.stack(per_take)
+
+
+def _fill_track(masks: Tensor, track: list[dict[Hashable, Tensor]], keys: list[Hashable]) -> None:
+    """Write one take's (T, M, H, W) masks, object ``keys[j]`` in slot ``j``."""
+    for t, step in enumerate(track):
+        for j, key in enumerate(keys):
+            if key in step:
+                masks[t, j] = step[key]
+
+
+def _stack_objects(episodes: list[_Episode], plan: _Plan) -> tuple[Tensor, Tensor] | tuple[None, None]:
+    """(N, [R,] T, M, H, W) masks and (N, [R,] T, M) visibility of the reference branch, padded with False.
+
+    Slots are the object keys in first-seen order per episode, over take 0 and then the later takes, so one object
+    has one slot in every take.
+    """
+    tracks = [[branches[0].objects for branches in e.takes] for e in episodes]  # episode, take, step
+    slots = [list(dict.fromkeys(key for track in takes for step in track for key in step)) for takes in tracks]
     m = max(len(keys) for keys in slots)
     if m == 0:
         warnings.warn("mask_extractor(env) found no object in any episode: the probe set has no masks", stacklevel=3)
         return None, None
-    masks = torch.zeros(len(episodes), len(tracks[0]), m, *size, dtype=torch.bool)
-    for i, (track, keys) in enumerate(zip(tracks, slots, strict=True)):
-        for t, step in enumerate(track):
-            for j, key in enumerate(keys):
-                if key in step:
-                    masks[i, t, j] = step[key]
-    return masks, masks.flatten(3).any(dim=3)
+    masks = torch.zeros(len(episodes), plan.takes, plan.horizon, m, *plan.size, dtype=torch.bool)
+    for i, (takes, keys) in enumerate(zip(tracks, slots, strict=True)):
+        for r, track in enumerate(takes):
+            _fill_track(masks[i, r], track, keys)
+    masks = masks if plan.takes > 1 else masks[:, 0]
+    return masks, masks.flatten(-2).any(dim=-1)
 
 
 def _outcomes(episodes: list[_Episode], outcome: Outcome, per_branch: bool) -> Tensor:
+    """(N, [R,] K+1) outcomes per branch, or (N, [R]) of the reference branch; the takes dimension only for R > 1."""
+
     def value(branch: Branch) -> bool | float:
         return branch.success if outcome == "success" else branch.total_return
 
     dtype = torch.bool if outcome == "success" else torch.float32
-    table = torch.tensor([[value(b) for b in e.branches] for e in episodes], dtype=dtype)
-    return table if per_branch else table[:, 0]
+    table = torch.tensor([[[value(b) for b in take] for take in e.takes] for e in episodes], dtype=dtype)
+    table = table if table.shape[1] > 1 else table[:, 0]
+    return table if per_branch else table[..., 0]
 
 
 def build_probe_set(
@@ -183,6 +255,8 @@ def build_probe_set(
     restore_fn: RestoreFn | None = None,
     outcome: Outcome = "success",
     name: str = "gymnasium",
+    takes: int = 1,
+    reseed_fn: ReseedFn | None = None,
 ) -> ProbeSet:
     """A probe set played in a real Gymnasium environment: reset with each seed, then branch K+1 action sequences.
 
@@ -199,6 +273,18 @@ def build_probe_set(
     validity asks whether a choice among the branches made on model futures is the one reality makes; with several
     reference policies every seed is played once per policy, the episode's group is the policy's index, outcomes
     are the reference branch's, (N,), and task validity asks whether the model ranks the policies as reality does.
+
+    Takes: in a stochastic world one real future is one sample. With ``takes=R > 1`` every episode is played R
+    times from the same seeded reset with the same actions, the world's randomness drawn afresh per take. Take 0
+    is played as above (it is the one-take probe set); its actions, of every branch, are then replayed in takes
+    1..R-1, each from a fresh ``env.reset(seed=seed)`` and warm-up whose context must equal take 0's. Before every
+    branch of take r the world is reseeded with :func:`~simgate_tracking.probes.episodes.take_seed` ``(seed, r)``,
+    by default ``env.unwrapped.np_random = numpy.random.default_rng(take_seed)``, or ``reseed_fn(env, take_seed)``:
+    the branches of a take share their randomness (common random numbers), so they differ by their actions alone.
+    A branch that ended in take 0 plays its zero actions, decoded, where a take lives on. Targets are then
+    (N, R, K+1, T, C, H, W), masks (N, R, T, M, H, W) with one slot per object in every take, visibility
+    (N, R, T, M) and outcomes (N, R, K+1) or (N, R). ``EnvironmentReplay(..., take=r)`` replays take r exactly;
+    ``take=R`` is a held-out real take.
 
     Args:
         env_fn: Makes the environment, with ``render_mode="rgb_array"``; called once per build.
@@ -217,10 +303,13 @@ def build_probe_set(
         restore_fn: ``restore_fn(env, state)``, given with ``clone_fn``.
         outcome: ``"success"`` or ``"return"``.
         name: The probe set's name.
+        takes: R >= 1 real takes per episode.
+        reseed_fn: ``reseed_fn(env, take_seed)``, called before every branch of takes 1..R-1 instead of setting
+            ``env.unwrapped.np_random``, for worlds whose randomness lives elsewhere (take 0 is never reseeded).
 
     Raises:
-        ValueError: On a bad argument (named), an environment without ``render_mode="rgb_array"``, or an episode
-            that ends during warm-up.
+        ValueError: On a bad argument (named), an environment without ``render_mode="rgb_array"``, an episode
+            that ends during warm-up, a ``reseed_fn`` that raises, or takes of an episode whose resets differ.
         TypeError: If the environment cannot be deep-copied; the message names the fix (``clone_fn``/``restore_fn``).
         RuntimeError: If branches leak into the saved state (copies that share state, an incomplete restore).
 
@@ -230,6 +319,10 @@ def build_probe_set(
         ...     horizon=6, size=(32, 32), action_encoder=minigrid_actions(3))
         >>> tuple(probe.targets.shape), probe.outcomes.tolist()
         ((2, 3, 6, 3, 32, 32), [[True, False, False], [True, False, False]])
+        >>> stochastic = build_probe_set(minigrid_env_fn("MiniGrid-Dynamic-Obstacles-5x5-v0"), seeds=[0, 1],
+        ...     reference_policy=go_to_goal, horizon=4, size=(16, 16), takes=3)
+        >>> tuple(stochastic.targets.shape), stochastic.num_takes
+        ((2, 3, 3, 4, 3, 16, 16), 3)
     """
     plan = _Plan(
         policies=_check_policies(reference_policy),
@@ -241,6 +334,8 @@ def build_probe_set(
         mask_extractor=mask_extractor,
         clone_fn=clone_fn,
         restore_fn=restore_fn,
+        takes=_positive_int(takes, "takes", 1),
+        reseed_fn=reseed_fn,
     )
     seed_list = _check_seeds(seeds)
     _check_callables(
@@ -249,6 +344,7 @@ def build_probe_set(
         mask_extractor=mask_extractor,
         clone_fn=clone_fn,
         restore_fn=restore_fn,
+        reseed_fn=reseed_fn,
     )
     if outcome not in _OUTCOMES:
         raise ValueError(f"Expected argument `outcome` to be one of {_OUTCOMES} but got {outcome!r}")
@@ -263,12 +359,15 @@ def build_probe_set(
 
 
 def _probe_set(episodes: list[_Episode], plan: _Plan, outcome: Outcome, name: str) -> ProbeSet:
-    masks, visible = _stack_objects(episodes, plan.size) if plan.mask_extractor is not None else (None, None)
+    masks, visible = _stack_objects(episodes, plan) if plan.mask_extractor is not None else (None, None)
     several = len(plan.policies) > 1
+    targets = torch.stack(
+        [_stack_takes([torch.stack([b.frames for b in take]) for take in e.takes], "targets", e.seed) for e in episodes]
+    )
     return ProbeSet(
         context=torch.stack([e.context for e in episodes]),
         actions=torch.stack([torch.stack([b.actions for b in e.branches]) for e in episodes]),
-        targets=torch.stack([torch.stack([b.frames for b in e.branches]) for e in episodes]),
+        targets=targets if plan.takes > 1 else targets[:, 0],
         masks=masks,
         visible=visible,
         outcomes=_outcomes(episodes, outcome, per_branch=not several),

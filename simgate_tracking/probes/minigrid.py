@@ -71,6 +71,16 @@ def minigrid_actions(num_actions: int = 7) -> DiscreteActions:
     return DiscreteActions(num_actions, names=MINIGRID_ACTIONS[:num_actions])
 
 
+def _object_key(world: Any, obj: Any, cell: tuple[int, int]) -> Hashable:
+    """Who ``obj`` is, the same in every copy of the world and every take of an episode (``id`` is neither)."""
+    for index, obstacle in enumerate(getattr(world, "obstacles", None) or ()):
+        if obstacle is obj:  # Dynamic-Obstacles re-places its balls every step, which overwrites their init_pos
+            return ("obstacle", index)
+    origin = getattr(obj, "init_pos", None)
+    where = cell if origin is None else (int(origin[0]), int(origin[1]))
+    return (str(obj.type), str(obj.color), where)
+
+
 def minigrid_objects(env: Any) -> dict[Hashable, np.ndarray]:
     """Mask extractor for MiniGrid: the agent's cell, then every object's cell in grid scan order (walls excluded).
 
@@ -79,15 +89,18 @@ def minigrid_objects(env: Any) -> dict[Hashable, np.ndarray]:
     it is on the grid: a picked-up key leaves the grid (MiniGrid does not draw carried objects) and comes back
     under the same key when dropped. Walls are left out: they are the scene every frame shows.
 
+    Keys name objects the same way in every branch and every take of an episode: ``"agent"``; ``("obstacle", i)``
+    for the i-th moving obstacle of Dynamic-Obstacles; otherwise ``(type, color, (x, y))`` with the cell the
+    object was placed on when the world was generated (its current cell if the world did not record one).
+
     Raises:
         ValueError: If ``env`` is not a MiniGrid environment rendering the full grid (``agent_pov=False``).
 
     Example:
         >>> env = minigrid_env_fn("MiniGrid-DoorKey-5x5-v0")()
         >>> _ = env.reset(seed=0)
-        >>> [(str(key) if key == "agent" else "object", mask.nonzero()) for key, mask in minigrid_objects(env).items()]
-        ... # doctest: +ELLIPSIS
-        [('agent', ...), ('object', ...), ('object', ...), ('object', ...)]
+        >>> list(minigrid_objects(env))
+        ['agent', ('door', 'yellow', (2, 1)), ('key', 'yellow', (1, 2)), ('goal', 'green', (3, 3))]
     """
     world = getattr(env, "unwrapped", env)
     grid = getattr(world, "grid", None)
@@ -105,7 +118,7 @@ def minigrid_objects(env: Any) -> dict[Hashable, np.ndarray]:
             if obj is not None and obj.type != "wall":
                 mask = np.zeros_like(agent)
                 mask[row, col] = True
-                objects[id(obj)] = mask  # the object itself, followed across steps within one branch
+                objects[_object_key(world, obj, (col, row))] = mask
     return objects
 
 

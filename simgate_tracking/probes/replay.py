@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from simgate_tracking.probes.actions import ActionEncoder, action_encoder_for
-from simgate_tracking.probes.episodes import Policy, ScriptedActions, episode_rng, play_branch, reset_context
+from simgate_tracking.probes.episodes import Policy, ReseedFn, replay_take, reset_context
 
 
 def _as_uint8(frames: Tensor) -> Tensor:
@@ -27,14 +27,23 @@ class EnvironmentReplay:
     scores it 1 on every axis: a check that the probe set, the task judge and the scoring agree with the
     environment before any model is trained.
 
+    In a stochastic world it replays one take: ``take=0`` (the default) plays the world's own randomness after the
+    seeded reset, as a one-take probe set does; ``take=r >= 1`` reseeds before the actions exactly as
+    ``build_probe_set(..., takes=R)`` did for take r (:func:`~simgate_tracking.probes.episodes.take_seed`, then
+    ``env.unwrapped.np_random`` or ``reseed_fn``). For r < R it reproduces the probe set's take r of every branch;
+    ``take=R`` is a real take no probe take used, the reference a model's score is compared with.
+
     Args:
         env_fn: Makes the environment, as given to ``build_probe_set``.
         action_encoder: The probe set's action encoding; default from ``env.action_space``.
         reference_policy: The probe set's reference policy (the first one of a list plays the warm-up); needed
             when the probe set has more than one context frame.
+        take: The take to replay, an int >= 0.
+        reseed_fn: The probe set's ``reseed_fn(env, take_seed)``, for worlds whose randomness is not
+            ``env.unwrapped.np_random``.
 
     Raises:
-        ValueError: If an argument is not callable.
+        ValueError: If an argument is not callable, or ``take`` is not an int >= 0.
 
     Example:
         >>> from simgate_tracking.probes import build_probe_set
@@ -52,9 +61,15 @@ class EnvironmentReplay:
         env_fn: Callable[[], Any],
         action_encoder: ActionEncoder | None = None,
         reference_policy: Policy | Sequence[Policy] | None = None,
+        take: int = 0,
+        reseed_fn: ReseedFn | None = None,
     ) -> None:
         if not callable(env_fn):
             raise ValueError(f"Expected argument `env_fn` to be callable but got {env_fn!r}")
+        if not isinstance(take, int) or isinstance(take, bool) or take < 0:
+            raise ValueError(f"Expected argument `take` to be an int >= 0 but got {take!r}")
+        if reseed_fn is not None and not callable(reseed_fn):
+            raise ValueError(f"Expected argument `reseed_fn` to be callable or None but got {reseed_fn!r}")
         policies = list(reference_policy) if isinstance(reference_policy, Sequence) else [reference_policy]
         if reference_policy is not None and not (policies and all(callable(p) for p in policies)):
             raise ValueError(
@@ -63,6 +78,7 @@ class EnvironmentReplay:
             )
         self.env_fn, self.action_encoder = env_fn, action_encoder
         self.reference_policy: Policy | None = policies[0]
+        self.take, self.reseed_fn = take, reseed_fn
         self._env: Any = None
 
     def _environment(self) -> tuple[Any, ActionEncoder]:
@@ -93,8 +109,9 @@ class EnvironmentReplay:
         """Replay ``actions`` from each episode's reset: (B, T0, 3, H, W), (B, T, A) -> (B, T, 3, H, W) uint8.
 
         Raises:
-            ValueError: On wrong shapes, a missing ``generator``, or a context the environment does not reproduce
-                (the probe set came from another environment, encoder, size or reference policy).
+            ValueError: On wrong shapes, a missing ``generator``, a context the environment does not reproduce
+                (the probe set came from another environment, encoder, size or reference policy), or a
+                ``reseed_fn`` that raises.
         """
         generators = self._check(context, actions, generator)
         env, encoder = self._environment()
@@ -111,8 +128,7 @@ class EnvironmentReplay:
                     "they differ: replay with the env_fn, action_encoder and reference_policy the probe set was "
                     "built with"
                 )
-            script = ScriptedActions([encoder.decode(a) for a in plays])
-            branch = play_branch(env, script, episode_rng(seed, 1), observation, plays.shape[0], encoder, size)
+            branch = replay_take(env, plays, seed, self.take, observation, encoder, size, self.reseed_fn)
             futures.append(branch.frames)
         return torch.stack(futures).to(context.device)
 
