@@ -5,6 +5,7 @@ Examples::
     python -m benchmarks                         # both default sizes, on CUDA when present, else CPU
     python -m benchmarks --size 4x3x8x3x32x32 --repeats 1 --slow-repeats 1 --no-demo
     python -m benchmarks --device cuda --dtype float32 --dtype bfloat16
+    python -m benchmarks --takes 0                # without the stochastic-world (R real takes) rows
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import os
 import platform
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from benchmarks.bundle import Size, make_bundle
+from benchmarks.bundle import Size, make_bundle, make_takes_bundle
 from benchmarks.compile import kernel_cost
 from benchmarks.demo_share import DEMO_EPOCHS, DEMO_WINDOWS, gate_share
 from benchmarks.memory import gate_check_peak, scorecard_state_bytes
@@ -30,11 +32,15 @@ from benchmarks.table import (
     speed_table,
     speed_targets,
     state_target,
+    takes_table,
+    takes_targets,
     targets_table,
 )
+from benchmarks.takes import TAKES, measure_takes
 from simgate_tracking.functional._fused import compiled_kernel
 
 DEFAULT_SIZES = ("16x3x16x3x64x64", "16x3x16x3x128x128")
+STATE_FRAME = 32  # the largest frame side of the R-take state check's bundle
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -49,12 +55,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch.set_num_threads")
     parser.add_argument("--batch-size", type=int, default=8, help="episodes per world-model call (memory check)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive per-frame loop")
+    parser.add_argument("--takes", type=int, default=TAKES, help="R real takes of a stochastic world (0: skip)")
     parser.add_argument("--no-demo", action="store_true", help="skip the gate's share of the demo's training time")
     parser.add_argument("--demo-epochs", type=int, default=DEMO_EPOCHS, help="epochs of the demo's training")
     parser.add_argument("--demo-windows", type=int, default=DEMO_WINDOWS, help="training windows per demo epoch")
     args = parser.parse_args(argv)
     if min(args.repeats, args.slow_repeats, args.threads, args.batch_size, args.demo_epochs, args.demo_windows) < 1:
         parser.error("--repeats, --slow-repeats, --threads, --batch-size and --demo-* must be >= 1")
+    if args.takes == 1 or args.takes < 0:
+        parser.error("--takes must be 0 (skip) or at least 2")
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -96,10 +105,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             print("\n" + speed_table(result), flush=True)
             targets += speed_targets(result)
+        if args.takes:
+            takes_bundle = make_takes_bundle(size, args.takes)
+            for dtype in args.dtype:
+                with torch.no_grad():
+                    found = measure_takes(
+                        takes_bundle.to(args.device, DTYPES[dtype]), size, args.repeats, args.slow_repeats
+                    )
+                print("\n" + takes_table(found), flush=True)
+                targets += takes_targets(found)
     first = make_bundle(args.size[0]).to(args.device)
     small, large = scorecard_state_bytes(first, 1), scorecard_state_bytes(first, 16)
     episodes = args.size[0].episodes
     targets.append(state_target(small, large, (episodes, 16 * episodes)))
+    if args.takes:
+        # state does not depend on the frame size: small frames keep 17 updates of the R-take path quick
+        frames = replace(
+            args.size[0], height=min(args.size[0].height, STATE_FRAME), width=min(args.size[0].width, STATE_FRAME)
+        )
+        takes_bundle = make_takes_bundle(frames, args.takes).to(args.device)
+        small, large = scorecard_state_bytes(takes_bundle, 1), scorecard_state_bytes(takes_bundle, 16)
+        what = f"scorecard state bytes, R = {args.takes} takes"
+        targets.append(state_target(small, large, (episodes, 16 * episodes), what))
     peak = gate_check_peak(first, args.size[0], args.batch_size)
     targets.append(memory_target(peak.added_bytes, peak.batch_bytes, peak.method))
     share = None if args.no_demo else gate_share(args.demo_epochs, args.demo_windows)

@@ -43,13 +43,13 @@ def scorecard_state_bytes(bundle: Bundle, updates: int) -> int:
 
 
 def _probe_set(bundle: Bundle) -> ProbeSet:
-    """The bundle's real futures as a probe set; each action row carries (episode, branch) for the replay model."""
-    b, k, t = bundle.target.shape[:3]
+    """The bundle's real futures, every take, as a probe set; action rows carry (episode, branch) for replay."""
+    b, k, t = bundle.preds.shape[:3]
     actions = torch.zeros(b, k, t, 2)
     actions[..., 0] = torch.arange(b, dtype=torch.float32).view(b, 1, 1)
     actions[..., 1] = torch.arange(k, dtype=torch.float32).view(1, k, 1)
     return ProbeSet(
-        context=bundle.target[:, 0, :1].cpu(),
+        context=bundle.real_reference[:, :1].cpu(),
         actions=actions,
         targets=bundle.target.cpu(),
         masks=bundle.masks.cpu(),

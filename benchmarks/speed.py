@@ -83,19 +83,29 @@ def axes_only(card: SimulatorScorecard) -> SimulatorScorecard:
     return card
 
 
+def _against_target(preds: Tensor, target: Tensor) -> Tensor:
+    """``preds`` as ``target``'s shape: broadcast over the takes when ``target`` holds R real takes (no copy)."""
+    return preds.unsqueeze(1).expand_as(target) if target.ndim == preds.ndim + 1 else preds
+
+
 def floor_whole(bundle: Bundle) -> Tensor:
-    """One read of every input: squared-difference sums over whole tensors, as a user would write them."""
-    total = F.mse_loss(bundle.preds, bundle.target, reduction="sum")
-    total = total + F.mse_loss(bundle.second, bundle.target[:, 0], reduction="sum")
+    """One read of every input: squared-difference sums over whole tensors, as a user would write them.
+
+    With R real takes, ``target`` (every take) is read once: the model against each take.
+    """
+    total = F.mse_loss(_against_target(bundle.preds, bundle.target), bundle.target, reduction="sum")
+    total = total + F.mse_loss(bundle.second, bundle.real_reference, reduction="sum")
     return total + bundle.masks.sum()
 
 
 def floor_by_episode(bundle: Bundle) -> Tensor:
     """The same read, episode by episode, so temporaries stay small (on CPU, large ones are page-faulted in)."""
     total = bundle.masks.sum().float()
+    reference = bundle.real_reference
     for b in range(bundle.preds.shape[0]):
-        total = total + F.mse_loss(bundle.preds[b], bundle.target[b], reduction="sum")
-        total = total + F.mse_loss(bundle.second[b], bundle.target[b, 0], reduction="sum")
+        y = bundle.target[b : b + 1]
+        total = total + F.mse_loss(_against_target(bundle.preds[b : b + 1], y), y, reduction="sum")
+        total = total + F.mse_loss(bundle.second[b], reference[b], reduction="sum")
     return total
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from benchmarks.demo_share import GateShare
 from benchmarks.speed import FLOOR, NAIVE, SSIM, SpeedResult
+from benchmarks.takes import ONE_TAKE, TakesResult
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,43 @@ def speed_targets(result: SpeedResult) -> list[Target]:
     return targets
 
 
-def state_target(small: int, large: int, episodes: tuple[int, int]) -> Target:
+def takes_table(result: TakesResult) -> str:
+    """Median time and multiples of the floor (one read of every take) and of the one-take update, per case."""
+    floor, one = result.floor, result.seconds[ONE_TAKE]
+    size = result.size
+    shape = f"{size.episodes}x{result.takes}x{size.branches}x{size.steps}x{size.channels}x{size.height}x{size.width}"
+    lines = [
+        f"## R = {result.takes} real takes: {shape} (B x R x K+1 x T x C x H x W), {result.device}, {result.dtype}",
+        f"{'case':<56} {'median ms':>11} {'x floor':>9} {'x one take':>11}",
+    ]
+    for name, seconds in result.seconds.items():
+        lines.append(f"{name:<56} {seconds * 1e3:>11.2f} {seconds / floor:>9.2f} {seconds / one:>11.2f}")
+    return "\n".join(lines)
+
+
+def takes_targets(result: TakesResult) -> list[Target]:
+    """The R-take update against the floor of one read of every take; the one-take update beside it, for scale."""
+    label = f"{result.size} {result.device} {result.dtype}"
+    ms = result.update * 1e3, result.floor * 1e3, result.seconds[ONE_TAKE] * 1e3
+    return [
+        Target(
+            f"R = {result.takes} takes update / floor [{label}]",
+            f"{ms[0] / ms[1]:.2f}x ({ms[0]:.1f} ms, floor {ms[1]:.1f} ms)",
+            "<= 3x",
+            result.update <= 3 * result.floor,
+        ),
+        Target(
+            f"  one-take update (take 0) / floor [{label}]",
+            f"{ms[2] / ms[1]:.2f}x ({ms[2]:.1f} ms)",
+            "for scale",
+            None,
+        ),
+    ]
+
+
+def state_target(small: int, large: int, episodes: tuple[int, int], what: str = "scorecard state bytes") -> Target:
     """Metric state bytes must not grow with the probe set."""
-    name = f"scorecard state bytes, {episodes[0]} vs {episodes[1]} episodes"
+    name = f"{what}, {episodes[0]} vs {episodes[1]} episodes"
     return Target(name, f"{small} B vs {large} B", "equal", small == large)
 
 

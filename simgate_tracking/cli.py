@@ -13,6 +13,7 @@ from simgate_tracking.gate import AXES, GateResult
 from simgate_tracking.report import PlanningResult, read_reports
 
 CURVES_PNG = "simgate-curves.png"
+REALITY_NOTE = "reality: the real world's own score per axis, each real take held out against the others"
 GOOD_FRAMES_PSNR = 20.0  # dB: where small toy frames look right to the eye; only the wording of the verdict uses it
 
 
@@ -53,11 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--threads", type=_positive_int, default=1, help="torch CPU threads (1: fastest on a busy machine)"
     )
+    demo.add_argument(
+        "--stochastic",
+        action="store_true",
+        help="play the stochastic toy world (its blue object walks at random): the probe set holds 4 real takes "
+        "of every branch, and the dashboards show reality's own score (below 1) beside the model's",
+    )
     report = commands.add_parser(
         "report",
         help="print the latest scorecard of a run and draw its per-axis curves",
         description="Read the gate's JSON reports under RUN_DIR, print the latest scorecard and its alerts, and "
-        "write a PNG of every axis over training with its threshold.",
+        "write a PNG of every axis over training with its threshold (and reality's own score, for a stochastic "
+        "world's real takes).",
     )
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or any folder above one)")
     report.add_argument("--png", default=None, help=f"where the curves go (default: RUN_DIR/{CURVES_PNG})")
@@ -101,11 +109,12 @@ def _demo(args: argparse.Namespace) -> int:
         max_epochs=args.max_epochs,
         seed=args.seed,
         threads=args.threads,
+        stochastic=args.stochastic,
     )
     if run.result is None:
         print("No gate check ran: train for at least one epoch.")
         return 1
-    print(f"\n{_final_words(run.result, run.checks)}")
+    print(f"\n{_final_words(run.result, run.checks, run.takes)}")
     if run.stopped_early:
         print(f"GateEarlyStopping stopped training: {run.stopped_early}")
     if run.best_checkpoint:
@@ -116,12 +125,24 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _final_words(result: GateResult, checks: int) -> str:
+def _final_words(result: GateResult, checks: int, takes: int = 1) -> str:
+    """The demo's closing verdict; with reality's own score per axis where it is below 1 (a stochastic world).
+
+    Example:
+        >>> from simgate_tracking import SimulatorGate
+        >>> result = SimulatorGate().evaluate({"object_persistence": 0.5}, real_baseline={"object_persistence": 0.9})
+        >>> print(_final_words(result, 3, takes=4))
+        Final verdict after 3 checks: FAIL, weakest axis object_persistence = 0.500 (threshold 0.65, reality 0.900)
+        Not a simulator yet: failing object_persistence.
+        Reality's own score (each of its 4 real takes held out against the others): object_persistence 0.900.
+    """
     verdict = "PASS" if result.passed else "FAIL"
     weakest = result.weakest_axis
+    reality = _reality_shown(result.real_baseline)
+    also = f", reality {result.real_baseline[weakest]:.3f}" if reality and weakest in result.real_baseline else ""
     lines = [
         f"Final verdict after {checks} checks: {verdict}, weakest axis {weakest} = {result.scores[weakest]:.3f} "
-        f"(threshold {result.thresholds[weakest]:.2f})"
+        f"(threshold {result.thresholds[weakest]:.2f}{also})"
     ]
     psnr, ssim = result.extras.get("psnr"), result.extras.get("ssim")
     frames = "" if psnr is None or ssim is None else f"frames PSNR {psnr:.1f} dB, SSIM {ssim:.2f}; "
@@ -131,7 +152,16 @@ def _final_words(result: GateResult, checks: int) -> str:
         lines.append(f"Looks good, fails as a simulator: {frames}failing {', '.join(result.failing_axes)}.")
     else:
         lines.append(f"Not a simulator yet: {frames}failing {', '.join(result.failing_axes)}.")
+    if reality:  # a stochastic world: one real sample is not reality's spread, so reality scores below 1 itself
+        own = ", ".join(f"{name} {value:.3f}" for name, value in result.real_baseline.items())
+        held_out = f"each of its {takes} real takes" if takes > 1 else "each real take"
+        lines.append(f"Reality's own score ({held_out} held out against the others): {own}.")
     return "\n".join(lines)
+
+
+def _reality_shown(real_baseline: dict[str, float]) -> bool:
+    """Whether reality's own score says something: not 1 on some axis, as a stochastic world's real takes give."""
+    return any(value != 1.0 for value in real_baseline.values())
 
 
 def _dashboard_hints(out: Path, log_dir: Path, logger_dirs: dict[str, Path]) -> list[str]:
@@ -168,7 +198,11 @@ def _report(run_dir: Path, png: Path | None) -> int:
         f"{len(reports)} checks; latest at step {latest.get('step')} (epoch {latest.get('epoch')}), probe set "
         f"{latest.get('probe_name')} {str(latest.get('manifest_hash', ''))[:12]}"
     )
-    print(GateResult.from_dict(latest))
+    # reality's own score (real takes of a stochastic world) is shown for the whole run if any check measured it
+    reality = any(_reality_shown(_real_baseline(report)) for report in reports)
+    print(_scorecard(GateResult.from_dict(latest), reality))
+    if reality:
+        print(f"  {REALITY_NOTE}")
     planned = [report for report in reports if "planning" in report]
     if planned:  # the planning probe runs every few checks: its latest result, with the step it ran at
         print(_planning_line(planned[-1]))
@@ -193,6 +227,44 @@ def _planning_line(report: dict[str, Any]) -> str:
     return f"  {summary} (step {report.get('step')})"
 
 
+def _real_baseline(report: dict[str, Any]) -> dict[str, float]:
+    """Reality's own score per axis in a report; 1 on every simulator axis for reports older than real takes.
+
+    Example:
+        >>> _real_baseline({"scores": {"controllability": 0.5, "psnr": 20.0}})
+        {'controllability': 1.0}
+        >>> _real_baseline({"scores": {"controllability": 0.5}, "real_baseline": {"controllability": 0.9}})
+        {'controllability': 0.9}
+    """
+    baseline = report.get("real_baseline")
+    if baseline is None:
+        return {name: 1.0 for name in report.get("scores", {}) if name in AXES}
+    return {name: float("nan") if value is None else float(value) for name, value in baseline.items()}
+
+
+def _scorecard(result: GateResult, reality: bool) -> str:
+    """The scorecard as the gate prints it; with ``reality``, its "(reality ...)" column even where it is 1.
+
+    Example:
+        >>> from simgate_tracking import SimulatorGate
+        >>> print(_scorecard(SimulatorGate().evaluate({"controllability": 0.8}), reality=True))
+        simulator gate: PASS (weakest axis: controllability)
+          controllability           0.800  > 0.65  (reality 1.000)  <- weakest
+    """
+    text = str(result)
+    if not reality or _reality_shown(result.real_baseline):
+        return text  # the gate's own table shows reality's column exactly when some value is not 1
+    lines = text.split("\n")
+    for name, value in result.real_baseline.items():
+        if name not in result.scores:
+            continue
+        row = f"  {name:<24}{result.scores[name]:7.3f}  > {result.thresholds[name]:.2f}"
+        lines = [
+            line.replace(row, f"{row}  (reality {value:.3f})", 1) if line.startswith(row) else line for line in lines
+        ]
+    return "\n".join(lines)
+
+
 def _in_axis_order(report: dict[str, Any]) -> dict[str, Any]:
     """The report with its scores in the order of :data:`AXES` (JSON stores them sorted by name)."""
     scores = report.get("scores", {})
@@ -202,6 +274,10 @@ def _in_axis_order(report: dict[str, Any]) -> dict[str, Any]:
 
 def plot_curves(reports: Sequence[dict[str, Any]], path: Path) -> None:
     """Draw every gated axis over training steps, each with its threshold, and save a PNG.
+
+    When some report holds reality's own score below 1 (``real_baseline``: the real takes of a stochastic world,
+    each held out against the others), every panel also draws it as a dashed grey line: the score a perfect
+    simulator of that world reaches. Reports without it (one real take, or written before real takes) count 1.
 
     Args:
         reports: Gate reports ordered by step, as :func:`~simgate_tracking.report.read_reports` returns them.
@@ -233,11 +309,16 @@ def plot_curves(reports: Sequence[dict[str, Any]], path: Path) -> None:
     names = [axis for axis in AXES if any(axis in report.get("scores", {}) for report in reports)]
     figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), sharey=True, squeeze=False)
     last = GateResult.from_dict(reports[-1])
+    baselines = [_real_baseline(report) for report in reports]
+    reality = any(_reality_shown(baseline) for baseline in baselines)
     for ax, name in zip(axes[0], names, strict=True):
         scores = [report.get("scores", {}).get(name, float("nan")) for report in reports]
         thresholds = [report.get("thresholds", {}).get(name, float("nan")) for report in reports]
         ax.plot(steps, scores, marker="o", markersize=3, label="score")
         ax.plot(steps, thresholds, linestyle="--", color="tab:red", label="threshold")
+        if reality:  # where a perfect simulator of a stochastic world would sit
+            own = [baseline.get(name, float("nan")) for baseline in baselines]
+            ax.plot(steps, own, linestyle="--", color="dimgray", label="reality")
         failing = name in last.failing_axes  # the latest check's failing axes get red titles
         ax.set_title(name.replace("_", " "), fontsize=10, color="tab:red" if failing else "black")
         ax.set_xlabel("step")

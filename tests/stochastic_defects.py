@@ -150,7 +150,11 @@ def unseeded_sampling(world: World, strength: float) -> Model:
 
 
 def hallucinates_success(world: World, strength: float) -> Model:
+    """Success claimed for failed episodes, those that fail in every probe take first."""
+    assert world.probe.outcomes is not None
+    frequency = world.probe.outcomes.float().mean(dim=1)
     failed = (~world.held_success).nonzero().flatten()
+    failed = failed[frequency[failed].argsort(stable=True)]
     success = world.held_success.clone()
     success[failed[: round(strength * len(failed))]] = True
     return _model(world, world.held_frames, success=success)

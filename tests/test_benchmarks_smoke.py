@@ -38,6 +38,14 @@ def test_benchmark_command_prints_every_case_and_target():
     assert re.search(r"scorecard state bytes, 2 vs 32 episodes\s+(\d+) B vs \1 B\s+equal\s+PASS", out)
     for target in ("5-axis update / floor", "naive loop / 5-axis update", "5-axis update / SSIM", "peak memory"):
         assert target in out
+    # a stochastic world: the scorecard against R = 4 real takes, the one-take update beside it, state O(1)
+    assert "## R = 4 real takes: 2x4x2x4x3x16x16" in out
+    for case in ("R = 4 takes: 5 axes", "one take (take 0): 5 axes", "R takes: the same without masks"):
+        assert re.search(rf"^{re.escape(case)}.*\s[\d.]+\s+[\d.]+\s+[\d.]+$", out, flags=re.M), case
+    takes = r"R = 4 takes update / floor \[2x2x4x3x16x16 cpu float32\]\s+[\d.]+x \([\d.]+ ms, floor [\d.]+ ms\)"
+    assert re.search(rf"{takes}\s+<= 3x\s+(PASS|FAIL)$", out, flags=re.M)
+    assert re.search(r"one-take update \(take 0\) / floor .*\s[\d.]+x \([\d.]+ ms\)\s+for scale", out)
+    assert re.search(r"scorecard state bytes, R = 4 takes, 2 vs 32 episodes\s+(\d+) B vs \1 B\s+equal\s+PASS", out)
     share = re.search(r"gate share of demo training time\s+([\d.]+)% \(1 checks", out)
     assert share and 0 < float(share.group(1)) < 100
     assert "rollouts and scorecard" in out

@@ -13,8 +13,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from simgate_tracking import AXES, SimulatorGate
 from simgate_tracking.loggers import TensorBoardGateLogger, scorecard_image
-from simgate_tracking.loggers.figures import FAIL_COLOUR, PASS_COLOUR, WEAKEST_EDGE
-from simgate_tracking.loggers.scorecard_image import BOTTOM, PANEL_LEFT, TOP, _font
+from simgate_tracking.loggers.figures import FAIL_COLOUR, PASS_COLOUR, REALITY_COLOUR, WEAKEST_EDGE
+from simgate_tracking.loggers.scorecard_image import BOTTOM, LEGEND, PANEL_LEFT, TOP, _font
 from simgate_tracking.report import GateCheck
 
 MIXED = {
@@ -166,3 +166,23 @@ def test_tensorboard_logs_this_picture_as_the_scorecard(tmp_path):
     (event,) = events.Images("simgate/scorecard")
     logged = np.asarray(Image.open(io.BytesIO(event.encoded_image_string)).convert("RGB"))
     assert np.array_equal(logged, scorecard_image(check))
+
+
+def test_reality_below_1_gets_a_mark_on_every_axis_and_a_legend():
+    reality = dict.fromkeys(AXES, 1.0) | {"object_persistence": 0.55, "temporal_consistency": 0.9}
+    one, ones = _check(MIXED), GateCheck(SimulatorGate().evaluate(MIXED, dict.fromkeys(AXES, 1.0)), 10, 0, "0")
+    takes = GateCheck(SimulatorGate().evaluate(MIXED, reality), step=10, epoch=0, manifest_hash="0")
+    assert np.array_equal(scorecard_image(one), scorecard_image(ones))  # one real take: the picture as it was
+    assert not _is(scorecard_image(one), REALITY_COLOUR).any()
+    pixels = scorecard_image(takes)
+    assert pixels.shape[0] == scorecard_image(one).shape[0] + LEGEND  # the legend's line under the x axis
+    bars = _bars(pixels)
+    assert [bar[0] for bar in bars] == [bar[0] for bar in _bars(scorecard_image(one))]
+    per_unit = (bars[0][4] - bars[0][3] + 1) / MIXED["controllability"]
+    for (_, top, bottom, start, _), name in zip(bars, AXES, strict=True):
+        columns = np.flatnonzero(_is(pixels[top : bottom + 1], REALITY_COLOUR).any(0))
+        assert columns.size and columns.mean() == pytest.approx(start + reality[name] * per_unit, abs=2), name
+        above = _is(pixels[top - 12 : top - 1], REALITY_COLOUR)  # the triangle over the bar points at the mark
+        assert above.sum() > 20 and abs(np.flatnonzero(above.any(0)).mean() - columns.mean()) <= 2, name
+    legend = pixels[-LEGEND:]
+    assert _is(legend, REALITY_COLOUR).sum() > 20 and (legend.max(-1) < 100).sum() > 100  # marker and "reality"

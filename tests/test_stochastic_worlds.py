@@ -13,7 +13,7 @@ import torch
 from stochastic_defects import DEFECTS, judge, mild_noise, oracle, split_world
 from tiny_world import TinyWorldModel, trainer
 
-from simgate_tracking import AXES, SimulatorGate
+from simgate_tracking import AXES, ProbeSet, SimulatorGate
 from simgate_tracking.callbacks import SimulatorGateCallback
 from simgate_tracking.metrics import SimulatorScorecard
 from simgate_tracking.toy import ToyWorld, make_probe_set, reached_goal
@@ -138,3 +138,68 @@ def test_stochastic_checks_through_a_real_trainer(tmp_path, name, rollout_fn, fa
         # a model ignoring actions also never reaches the goal: task validity fails with it
         assert not result.passed and failing_axis in result.failing_axes, str(result)
         assert result.scores[failing_axis] <= min(result.scores.values()) + 0.05, str(result)
+
+
+def _fields(takes: int = 3) -> dict:
+    g = torch.Generator().manual_seed(0)
+    masks = torch.zeros(2, takes, 4, 1, 8, 8, dtype=torch.bool)
+    masks[..., 2:5, 2:5] = True
+    return dict(
+        context=torch.rand(2, 1, 3, 8, 8, generator=g),
+        actions=torch.randn(2, 2, 4, 1, generator=g),
+        targets=torch.rand(2, takes, 2, 4, 3, 8, 8, generator=g),
+        masks=masks,
+        outcomes=torch.ones(2, takes, dtype=torch.bool),
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "expected"),
+    [
+        ({"targets": "mismatched list"}, "targets[1]", "the shape and dtype of take 0"),
+        ({"outcomes": torch.ones(2, 2)}, "outcomes", "(N, R) = (2, 3)"),
+        ({"masks": torch.zeros(2, 4, 1, 8, 8, dtype=torch.bool)}, "masks", "(N, R, T, M, H, W) = (2, 3, 4, M, 8, 8)"),
+        ({"targets": []}, "targets", "R >= 1 takes"),
+    ],
+)
+def test_bad_takes_name_the_field_what_was_expected_and_given(change, field, expected):
+    fields = _fields()
+    if change.get("targets") == "mismatched list":
+        change = {"targets": [fields["targets"][:, 0], fields["targets"][:, 1, :, :3]]}
+        fields.pop("masks"), fields.pop("outcomes")
+    with pytest.raises(ValueError, match="ProbeSet: expected") as info:
+        ProbeSet(**{**fields, **change})
+    assert f"`{field}`" in str(info.value) and expected in str(info.value) and "but got" in str(info.value)
+
+
+def test_probe_set_of_takes_round_trips_and_one_take_is_stored_as_before(tmp_path):
+    probe = ProbeSet(**_fields())
+    assert probe.num_takes == 3 and "takes=3" in repr(probe)
+    probe.save(tmp_path / "takes.probe")
+    assert ProbeSet.load(tmp_path / "takes.probe") == probe
+    one = _fields(1)
+    squeezed = ProbeSet(**one)
+    plain = ProbeSet(
+        **{**one, "targets": one["targets"][:, 0], "masks": one["masks"][:, 0], "outcomes": one["outcomes"][:, 0]}
+    )
+    assert squeezed.num_takes == 1 and squeezed.manifest_hash == plain.manifest_hash
+    assert probe.take(2).num_takes == 1 and torch.equal(probe.take(2).targets, probe.targets[:, 2])
+    with pytest.raises(ValueError, match="take index in 0..2"):
+        probe.take(3)
+
+
+def test_metrics_refuse_takes_they_were_not_built_for():
+    from simgate_tracking.metrics import Controllability, TaskValidity
+
+    preds, target = torch.rand(2, 3, 4, 3, 8, 8), torch.rand(2, 4, 3, 4, 3, 8, 8)
+    with pytest.raises(ValueError, match="R = 1 real take.*num_takes=4"):
+        Controllability().update(preds, target)
+    with pytest.raises(ValueError, match="R = 2 real take.*got R = 4"):
+        Controllability(num_takes=2).update(preds, target)
+    with pytest.raises(ValueError, match="`num_takes` to be an int >= 1"):
+        Controllability(num_takes=0)
+    with pytest.raises(ValueError, match="R = 3 takes"):
+        TaskValidity(num_takes=3).update(torch.ones(2, dtype=torch.bool), torch.ones(2, 4, dtype=torch.bool))
+    metric = Controllability(num_takes=4)
+    metric.update(preds, target)
+    assert 0.0 <= float(metric.compute()) <= 1.0 and 0.0 <= float(metric.real_baseline()) <= 1.0

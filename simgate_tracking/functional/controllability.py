@@ -8,7 +8,12 @@ from torch import Tensor
 from simgate_tracking.functional._checks import frame_pair
 from simgate_tracking.functional._concordance import concordance_from_sums
 from simgate_tracking.functional._distances import branch_distances
-from simgate_tracking.functional.takes import concordance_with_takes, frames_with_takes, has_takes, relative_to_spread
+from simgate_tracking.functional.takes import (
+    concordance_with_takes,
+    frames_with_takes,
+    has_takes,
+    score_from_agreements,
+)
 
 _LAYOUT = "(B, K+1, T, C, H, W)"
 
@@ -29,10 +34,10 @@ def _controllability_update(preds: Tensor, target: Tensor) -> tuple[Tensor, Tens
 
 
 def _controllability_takes_update(preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-episode controllability against R real takes, finite flag and reality's own score.
+    """Per-episode agreement with R real takes, finite flag, and each take's agreement with the others, (B, R).
 
     Each action change's effect ``P_k - P_0`` is compared with its effect in every take, ``Y_k - Y_0`` of the same
-    take (the takes share their randomness across branches), relative to how the takes' effects agree.
+    take (the takes share their randomness across branches); the mean over k.
     """
     p, y = frames_with_takes(preds, target, 6, _LAYOUT)
     if p.shape[1] < 2:
@@ -41,9 +46,9 @@ def _controllability_takes_update(preds: Tensor, target: Tensor) -> tuple[Tensor
     model = (p[:, 1:] - p[:, :1]).flatten(2).flatten(0, 1)  # (B*K, D)
     real = (y[:, :, 1:] - y[:, :, :1]).flatten(3).transpose(1, 2).flatten(0, 1)  # (B*K, R, D)
     model_agreement, take_agreement, energy = concordance_with_takes(model, real)
-    score, baseline = relative_to_spread(model_agreement.view(b, k).mean(1), take_agreement.view(b, k, r).mean(1))
     finite = torch.isfinite(energy).view(b, k).all(dim=1)
-    return torch.where(finite, score, torch.zeros_like(score)), finite, baseline
+    agreement = model_agreement.view(b, k).mean(dim=1)
+    return torch.where(finite, agreement, torch.zeros_like(agreement)), finite, take_agreement.view(b, k, r).mean(1)
 
 
 def _controllability_from_distances(distances: Tensor) -> tuple[Tensor, Tensor]:
@@ -77,8 +82,8 @@ def controllability(preds: Tensor, target: Tensor) -> Tensor:
     0: the model ignores actions (or answers with the opposite change).
 
     With R real takes, ``target`` (B, R, K+1, T, C, H, W): per episode, the mean over (k, take r) of
-    :math:`\mathrm{conc}(P_k - P_0, Y^r_k - Y^r_0)`, relative to the same mean of each take against the other takes
-    (see :mod:`simgate_tracking.functional.takes`).
+    :math:`\mathrm{conc}(P_k - P_0, Y^r_k - Y^r_0)`, summed over episodes relative to the same sum of each take
+    against the other takes (see :mod:`simgate_tracking.functional.takes`).
 
     Args:
         preds: Model rollouts, (B, K+1, T, C, H, W), float in [0, 1] or uint8.
@@ -94,7 +99,8 @@ def controllability(preds: Tensor, target: Tensor) -> Tensor:
         0.0
     """
     if has_takes(preds, target):
-        return _controllability_takes_update(preds, target)[0].mean()
+        agreement, _, takes = _controllability_takes_update(preds, target)
+        return score_from_agreements(agreement, takes)
     scores, _ = _controllability_update(preds, target)
     return scores.mean()
 

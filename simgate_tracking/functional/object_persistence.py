@@ -7,6 +7,7 @@ from torch import Tensor
 
 from simgate_tracking.functional._checks import check_dims, frame_pair
 from simgate_tracking.functional._precision import full_precision_matmul
+from simgate_tracking.functional.takes import has_takes, score_from_agreements
 
 _FRAMES = "(B, T, C, H, W)"
 EPS = 1e-8
@@ -130,10 +131,14 @@ def object_persistence(
     the mean over episodes that show at least one object. 1: every object is where reality has it, with its
     own appearance. 0: some object vanished into the background, or took another object's identity.
 
+    With R real takes, ``target`` (B, R, T, C, H, W), ``masks`` (B, R, T, N, H, W) and ``visible`` (B, R, T, N):
+    each object may be wherever reality itself scatters it (see
+    :mod:`simgate_tracking.functional.object_persistence_takes`).
+
     Args:
         preds: Model rollouts of the reference branch, (B, T, C, H, W).
-        target: Real futures, same shape.
-        masks: Per-object masks, (B, T, N, H, W) bool.
+        target: Real futures, same shape, or (B, R, T, C, H, W) with R takes.
+        masks: Per-object masks, (B, T, N, H, W) bool; (B, R, T, N, H, W) with takes.
         visible: Per-object visibility, (B, T, N) bool; absent slots are all False. Default: mask non-empty.
         ring_width: Width in pixels of the ring that estimates the background.
 
@@ -153,6 +158,13 @@ def object_persistence(
         >>> object_persistence(vanished, real, masks)
         tensor(0.)
     """
+    if has_takes(preds, target):
+        from simgate_tracking.functional.object_persistence_takes import _object_persistence_takes_update
+
+        agreement, _, has_objects, takes = _object_persistence_takes_update(preds, target, masks, visible, ring_width)
+        if not bool(has_objects.any()):
+            raise ValueError("Expected at least one object visible in at least one episode but `visible` is all False")
+        return score_from_agreements(agreement, takes, counted=has_objects)
     scores, _, has_objects = _object_persistence_update(preds, target, masks, visible, ring_width)
     count = has_objects.sum()
     if count == 0:

@@ -4,7 +4,7 @@ With one take, presence compares the model's pixels under the object's mask with
 an object's place is itself random (a pedestrian, a dynamic obstacle), so a perfect model puts it elsewhere than
 any one take does. Per object and step, presence is therefore the best over
 
-- every take ``r`` that shows the object, comparing under take ``r``'s mask, and
+- every take ``r`` of a set of R - 1 takes that shows the object, comparing under take ``r``'s mask, and
 - every shift ``d`` of the model's frame with ``|d|`` (Chebyshev, pixels) at most reality's own spread of that
   object at that step: the largest distance between its centres in two takes,
 
@@ -12,8 +12,10 @@ of :math:`p = 1 - (|M^r| / \max_s |M^r_s|)\, \|(P(\cdot + d) - Y^r) M^r\|^2 / \|
 object whose takes agree (the agent under its own actions, a wall-mounted door) has spread 0 and is held to its
 place exactly; one that reality scatters may be anywhere within that scatter of some take's place. A vanished
 object, or one wearing another object's look, finds no shift that shows it. A step counts where every take shows
-the object. A track scores its worst step; each track is then taken relative to reality's spread of the same track
-(each take held out in turn, scored against the other takes), and the episode scores its weakest track.
+the object. A track scores its worst step and the episode its weakest track. Each take, held out, is scored against
+the other R - 1 takes, and the model against each of the same R sets of R - 1 takes (averaged), so that a held-out
+real take is compared exactly as a probe take is; the axis is the model's sum over episodes relative to reality's
+(see :mod:`simgate_tracking.functional.takes`).
 
 Shifted comparisons for every shift at once are cross-correlations, taken with FFTs of the zero-padded frames;
 the unshifted comparison is taken directly, so an object whose takes agree scores exactly as with one take.
@@ -44,7 +46,7 @@ def _check_take_masks(masks: Tensor, visible: Tensor | None, takes: Tensor) -> N
 
 
 def _centres(masks: Tensor, area: Tensor) -> Tensor:
-    """(B, R, T, N, 2) centre (row, column) of every mask, in pixels."""
+    """(R, T, N, 2) centre (row, column) of every mask, in pixels."""
     h, w = masks.shape[-2:]
     weights = masks.to(area.dtype)
     rows = (weights.sum(dim=-1) * torch.arange(h, device=masks.device, dtype=area.dtype)).sum(dim=-1)
@@ -53,76 +55,86 @@ def _centres(masks: Tensor, area: Tensor) -> Tensor:
 
 
 def _spread(centres: Tensor, shown: Tensor, include: Tensor) -> Tensor:
-    """(B, S, T, N) reality's spread per candidate: the largest distance between two included takes' centres."""
-    gap = (centres.unsqueeze(2) - centres.unsqueeze(1)).abs().amax(dim=-1)  # (B, R, R, T, N)
-    pair = shown.unsqueeze(2) & shown.unsqueeze(1)  # (B, R, R, T, N)
-    both = include.unsqueeze(2) & include.unsqueeze(1)  # (S, R, R)
-    both = both.view(1, *both.shape, 1, 1)
-    gap = torch.where(pair.unsqueeze(1) & both, gap.unsqueeze(1), torch.zeros_like(gap.unsqueeze(1)))
-    return gap.amax(dim=(2, 3)).ceil()
+    """(V, T, N) reality's spread per view: the largest distance between the centres of two of its takes."""
+    gap = (centres.unsqueeze(1) - centres.unsqueeze(0)).abs().amax(dim=-1)  # (R, R, T, N)
+    pair = shown.unsqueeze(1) & shown.unsqueeze(0)  # (R, R, T, N)
+    both = (include.unsqueeze(2) & include.unsqueeze(1)).view(*include.shape, include.shape[1], 1, 1)  # (V, R, R, 1, 1)
+    return torch.where(pair & both, gap, torch.zeros_like(gap)).amax(dim=(1, 2)).ceil()
 
 
-def _shifted_errors(candidates: Tensor, takes: Tensor, weights: Tensor, max_shift: int) -> Tensor:
-    r"""(B, S, R, T, N, Lh, Lw) :math:`\|(C_s(\cdot + d) - Y_r) M_r\|^2` for every shift ``d``, by FFT correlation."""
+def _shifted_errors(candidates: Tensor, takes: Tensor, weights: Tensor, pairs: Tensor, max_shift: int) -> Tensor:
+    r"""(S, R, P, Lh, Lw) :math:`\|(C_s(\cdot + d) - Y_r) M_r\|^2` at every shift ``d`` for the P (step, object) pairs.
+
+    Cross-correlations by FFT of the zero-padded frames: a shift of up to ``max_shift`` never wraps onto the frame.
+    """
     h, w = takes.shape[-2:]
-    size = (h + max_shift, w + max_shift)  # zero padding: a shift of up to max_shift never wraps onto the frame
-
-    def spectrum(x: Tensor) -> Tensor:
-        return torch.fft.rfft2(x, s=size)
-
-    frames, squares = spectrum(candidates), spectrum(candidates.square().sum(dim=3))  # (B,S,T,C,..), (B,S,T,..)
-    masked = spectrum(weights.unsqueeze(4) * takes.unsqueeze(3))  # (B, R, T, N, C, ..)
-    area = spectrum(weights)  # (B, R, T, N, ..)
+    size = (h + max_shift, w + max_shift)
+    steps, objects = pairs.unbind(1)
+    frames = torch.fft.rfft2(candidates[:, steps], s=size)  # (S, P, C, ..)
+    squares = torch.fft.rfft2(candidates[:, steps].square().sum(dim=2), s=size)  # (S, P, ..)
+    mask = weights[:, steps, objects]  # (R, P, H, W)
+    real = takes[:, steps]  # (R, P, C, H, W)
+    masked = torch.fft.rfft2(mask.unsqueeze(2) * real, s=size)  # (R, P, C, ..)
+    area = torch.fft.rfft2(mask, s=size)  # (R, P, ..)
     # correlation with the mask: sum_x M(x) f(x + d) = irfft(conj(M^) f^)
-    cross = torch.einsum("brtnchw,bstchw->bsrtnhw", masked.conj(), frames)
-    energy = area.conj().unsqueeze(1) * squares.unsqueeze(2).unsqueeze(4)
-    real_energy = (weights.unsqueeze(4) * takes.unsqueeze(3).square()).sum(dim=(4, 5, 6))  # (B, R, T, N)
-    shifted = torch.fft.irfft2(energy - 2 * cross, s=size)
-    return shifted + real_energy.unsqueeze(1).unsqueeze(-1).unsqueeze(-1)
+    spectrum = area.conj().unsqueeze(0) * squares.unsqueeze(1) - 2 * torch.einsum(
+        "rpchw,spchw->srphw", masked.conj(), frames
+    )
+    real_energy = (mask.unsqueeze(2) * real.square()).sum(dim=(2, 3, 4))  # (R, P)
+    return torch.fft.irfft2(spectrum, s=size) + real_energy.unsqueeze(-1).unsqueeze(-1)
 
 
-def _allowed_shifts(spread: Tensor, size: tuple[int, int]) -> Tensor:
-    """(B, S, 1, T, N, Lh, Lw) True for every non-zero shift within the spread (Chebyshev)."""
+def _shift_reach(size: tuple[int, int], device: torch.device, dtype: torch.dtype) -> Tensor:
+    """(Lh, Lw) the Chebyshev length of the shift each cell of a circular correlation stands for."""
     offsets = []
     for length in size:
-        index = torch.arange(length, device=spread.device)
-        offsets.append(torch.where(index <= length // 2, index, index - length).abs().to(spread.dtype))
-    reach = torch.maximum(offsets[0].view(-1, 1), offsets[1].view(1, -1))  # (Lh, Lw)
-    allowed = reach <= spread.unsqueeze(-1).unsqueeze(-1)
-    allowed[..., 0, 0] = False  # the unshifted comparison is taken directly
-    return allowed.unsqueeze(2)
+        index = torch.arange(length, device=device)
+        offsets.append(torch.where(index <= length // 2, index, index - length).abs().to(dtype))
+    return torch.maximum(offsets[0].view(-1, 1), offsets[1].view(1, -1))
 
 
-def _presence(  # noqa: PLR0913
-    candidates: Tensor, takes: Tensor, masks: Tensor, visible: Tensor, include: Tensor, ring_width: int, max_shift: int
+def _episode_presence(  # noqa: PLR0913
+    model: Tensor, takes: Tensor, masks: Tensor, visible: Tensor, ring_width: int, max_shift: int
 ) -> tuple[Tensor, Tensor]:
-    """(B, S, T, N) presence of each candidate's objects against its included takes, and where it is scored."""
-    b, r, t, c, h, w = takes.shape
-    n, s = masks.shape[3], candidates.shape[1]
-    flat_takes, flat_masks = takes.flatten(0, 1), masks.flatten(0, 1)
-    inside, around, _ = _region_sums(flat_takes, flat_takes, flat_masks, ring_width)
-    shown, contrast, share = contrast_and_share(inside, around, visible.flatten(0, 1))
-    shown, contrast, share = (x.view(b, r, t, n) for x in (shown, contrast, share))
+    """(V, T, N) presence of one episode's objects in each of the 2R views, and where each view scores a step.
+
+    Views ``0 .. R-1``: the model held to every take but take ``a``; views ``R .. 2R-1``: take ``a`` held to the
+    other takes.
+    """
+    r = takes.shape[0]
+    inside, around, _ = _region_sums(takes, takes, masks, ring_width)
+    shown, contrast, share = contrast_and_share(inside, around, visible)  # (R, T, N) each
+    others = ~torch.eye(r, dtype=torch.bool, device=takes.device)
+    include = torch.cat([others, others])  # (V, R): the takes each view is held to
+    candidates = torch.cat([model.unsqueeze(0), takes])  # (S = R + 1, T, C, H, W)
+    source = torch.cat([torch.zeros(r, dtype=torch.long), torch.arange(1, r + 1)]).to(takes.device)  # view -> cand
     weights = masks.to(takes.dtype)
     # unshifted squared error of every candidate under every take's masks: one contraction over pixels per take
     errors = []
     for take in range(r):
-        gap = (candidates - takes[:, take : take + 1]).square().sum(dim=3).flatten(3)  # (B, S, T, HW)
+        gap = (candidates - takes[take : take + 1]).square().sum(dim=2).flatten(2)  # (S, T, HW)
         with full_precision_matmul():
-            errors.append(torch.einsum("btnx,bstx->bstn", weights[:, take].flatten(3), gap))
-    error = torch.stack(errors, dim=2)  # (B, S, R, T, N)
-    scale = (share / (contrast + EPS)).unsqueeze(1)  # (B, 1, R, T, N)
-    presence = (1 - scale * error).clamp(0.0, 1.0)
-    spread = _spread(_centres(masks, inside[..., 1].view(b, r, t, n)), shown, include)  # (B, S, T, N)
-    if max_shift > 0 and r > 1:
-        shifted = _shifted_errors(candidates, takes, weights, max_shift)
-        allowed = _allowed_shifts(spread.clamp(max=max_shift), (h + max_shift, w + max_shift))
+            errors.append(torch.einsum("tnx,stx->stn", weights[take].flatten(2), gap))
+    scale = share / (contrast + EPS)  # (R, T, N)
+    presence = (1 - scale * torch.stack(errors, dim=1)).clamp(0.0, 1.0)[source]  # (V, R, T, N)
+    spread = _spread(_centres(masks, inside[..., 1]), shown, include).clamp(max=max_shift)  # (V, T, N)
+    # only objects that reality scatters are searched; where every view's spread is 0 the unshifted score stands.
+    # On CPU the moving objects are picked out (a host read); elsewhere every object is searched, with no sync
+    moving = spread.amax(dim=0) > 0
+    pairs = moving.nonzero() if takes.device.type == "cpu" else torch.ones_like(moving).nonzero()
+    if max_shift > 0 and r > 1 and len(pairs):
+        shifted = _shifted_errors(candidates, takes, weights, pairs, max_shift)[source]  # (V, R, P, Lh, Lw)
+        steps, objects = pairs.unbind(1)
+        reach = _shift_reach(tuple(shifted.shape[-2:]), takes.device, takes.dtype)  # type: ignore[arg-type]
+        allowed = (reach <= spread[:, steps, objects].unsqueeze(-1).unsqueeze(-1)).unsqueeze(1)  # (V, 1, P, ..)
+        allowed[..., 0, 0] = False  # the unshifted comparison is taken directly
         best = torch.where(allowed, shifted, torch.full_like(shifted, float("inf"))).amin(dim=(-2, -1))
-        presence = torch.maximum(presence, (1 - scale * best).clamp(0.0, 1.0))
-    counted = include.view(1, s, r, 1, 1) & shown.unsqueeze(1)
-    best_take = torch.where(counted, presence, torch.zeros_like(presence)).amax(dim=2)  # (B, S, T, N)
-    # a step counts where every take the candidate is held to shows the object
-    scored = (counted | ~include.view(1, s, r, 1, 1)).all(dim=2) & counted.any(dim=2)
+        found = (1 - scale[:, steps, objects] * best).clamp(0.0, 1.0)  # (V, R, P)
+        presence[:, :, steps, objects] = torch.maximum(presence[:, :, steps, objects], found)
+    counted = include.view(-1, r, 1, 1) & shown.unsqueeze(0)  # (V, R, T, N)
+    best_take = torch.where(counted, presence, torch.zeros_like(presence)).amax(dim=1)  # (V, T, N)
+    # a step counts where every take the view is held to shows the object
+    scored = (counted | ~include.view(-1, r, 1, 1)).all(dim=1) & counted.any(dim=1)
     return torch.nan_to_num(best_take, nan=0.0), scored
 
 
@@ -134,7 +146,7 @@ def _object_persistence_takes_update(  # noqa: PLR0913
     ring_width: int = 1,
     max_shift: int | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Per-episode persistence against R takes, finite flag, has-objects flag and reality's own score.
+    """Per-episode persistence against R takes, finite flag, has-objects flag, and each take's against the others.
 
     Args:
         preds: (B, T, C, H, W) model rollouts of the reference branch.
@@ -150,22 +162,14 @@ def _object_persistence_takes_update(  # noqa: PLR0913
     shift = min(y.shape[-2:]) // 2 if max_shift is None else max_shift
     visible = masks.flatten(-2).any(dim=-1) if visible is None else visible
     finite = torch.isfinite(p.flatten(1).sum(dim=1))
-    # the model is held to every take; each take, held out in turn, to the others
-    include = torch.ones(r + 1, r, dtype=torch.bool, device=y.device)
-    include[1:] = ~torch.eye(r, dtype=torch.bool, device=y.device)
-    candidates = torch.cat([torch.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0).unsqueeze(1), y], dim=1)
+    model = torch.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)
     # one episode at a time: the shifted comparisons of a whole batch would not fit in memory
-    found = [
-        _presence(candidates[i : i + 1], y[i : i + 1], masks[i : i + 1], visible[i : i + 1], include, ring_width, shift)
-        for i in range(b)
-    ]
-    presence, scored = (torch.cat(parts) for parts in zip(*found, strict=True))
-    tracks = torch.where(scored, presence, torch.ones_like(presence)).amin(dim=2)  # (B, S, N) worst step
+    found = [_episode_presence(model[i], y[i], masks[i], visible[i], ring_width, shift) for i in range(b)]
+    presence, scored = (torch.stack(parts) for parts in zip(*found, strict=True))  # (B, V, T, N)
+    tracks = torch.where(scored, presence, torch.ones_like(presence)).amin(dim=2)  # (B, V, N) worst step
     seen = scored.any(dim=2)
-    tracks = torch.where(seen, tracks, torch.ones_like(tracks))
-    spread = tracks[:, 1:].mean(dim=1)  # (B, N) reality's own presence, each take against the others
-    ratio = ((tracks + EPS) / (spread.unsqueeze(1) + EPS)).clamp(0.0, 1.0)
-    ratio = torch.where(seen, ratio, torch.ones_like(ratio)).amin(dim=2)  # (B, S): the weakest track
-    has_objects = seen[:, 0].any(dim=1)
-    scores = torch.where(finite & has_objects, ratio[:, 0], torch.zeros_like(ratio[:, 0]))
-    return scores, finite, has_objects, ratio[:, 1:].mean(dim=1)
+    weakest = torch.where(seen, tracks, torch.ones_like(tracks)).amin(dim=2)  # (B, V): the weakest track
+    has_objects = seen[:, :r].any(dim=(1, 2))
+    agreement = weakest[:, :r].mean(dim=1)
+    agreement = torch.where(finite & has_objects, agreement, torch.zeros_like(agreement))
+    return agreement, finite, has_objects, weakest[:, r:]

@@ -27,17 +27,25 @@ def _reset_reproducibility_update(first: Tensor, second: Tensor, target: Tensor)
 
 
 def _reset_takes_update(first: Tensor, second: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-    """Reset reproducibility with R real takes (B, R, T, C, H, W): the scale is the takes' mean variation over time.
+    """Reset reproducibility with R real takes (B, R, T, C, H, W).
 
-    The question does not change in a stochastic world: the same reset and seed must give the same rollout (a
-    real take replayed with its own seed reproduces exactly), so reality's own score is 1.
+    The question does not change in a stochastic world: the same reset and seed must give the same rollout (a real
+    take replayed with its own seed reproduces exactly, so reality's own score is 1). What changes is the scale of
+    a difference that matters: two passes that differ as much as two real takes do (a model that draws its
+    randomness afresh instead of from the seed) score 0. The scale is the smaller of the takes' spread, the mean
+    |Y^a - Y^b|^2 over pairs of takes, and twice the takes' mean variation over time (the one-take scale); takes
+    that all agree keep the one-take scale.
     """
     p1, y = frames_with_takes(first, target, 5, _LAYOUT, ("first", "target"))
     p2, _ = frames_with_takes(second, target, 5, _LAYOUT, ("second", "target"))
     check_same_shape(first, second, "first", "second")
     drift = torch.linalg.vector_norm(p1 - p2.to(p1.dtype), dim=(1, 2, 3, 4)).square()
-    variation = torch.linalg.vector_norm(y - y.mean(dim=2, keepdim=True), dim=(2, 3, 4, 5)).square().mean(dim=1)
-    return _reset_from_energies(drift, variation)
+    dims = (2, 3, 4, 5)
+    variation = torch.linalg.vector_norm(y - y.mean(dim=2, keepdim=True), dim=dims).square().mean(dim=1)
+    # mean over ordered pairs of takes of |Y^a - Y^b|^2 = 2 sum_a |Y^a - mean_r Y|^2 / (R - 1)
+    spread = 2 * torch.linalg.vector_norm(y - y.mean(dim=1, keepdim=True), dim=dims).square().sum(1) / (y.shape[1] - 1)
+    scale = torch.where(spread > 0, torch.minimum(spread / 2, variation), variation)
+    return _reset_from_energies(drift, scale)
 
 
 def _reset_from_energies(drift: Tensor, variation: Tensor) -> tuple[Tensor, Tensor]:
@@ -60,7 +68,8 @@ def reset_reproducibility(first: Tensor, second: Tensor, target: Tensor) -> Tens
         first: First-pass rollouts of the reference branch, (B, T, C, H, W).
         second: Second-pass rollouts, same episodes in the same order, same shape.
         target: Real futures, same shape (only its variation over time is used, as the scale), or
-            (B, R, T, C, H, W) with R takes (their mean variation is the scale).
+            (B, R, T, C, H, W) with R takes (the scale is then the smaller of the takes' spread and their
+            variation over time: passes that differ as two real takes do score 0).
 
     Example:
         >>> import torch

@@ -2,17 +2,21 @@ r"""Scoring against reality's takes: every axis asks its question of reality's d
 
 In a stochastic world one real future is one sample, and a perfect model's future is another. With R >= 2 real
 takes of every episode (same reset and actions, the world's randomness drawn afresh, shared by the branches of a
-take) each frame axis scores, per episode,
+take) each frame axis takes, per episode,
 
-- the model's agreement with reality: the axis's own comparison of the model's future with every take, averaged;
-- reality's spread: the same comparison of each take with the other takes (leave one take out), averaged;
+- the model's agreement with reality, ``m``: the axis's own comparison of the model's future with every take,
+  averaged over the takes;
+- each take's agreement with the other takes, ``a_r`` (leave one take out), whose mean over takes is reality's
+  spread ``s``;
 
-and reports the first relative to the second, ``clamp((model + eps) / (spread + eps), 0, 1)``: 1 when the model
-agrees with reality as well as reality's own takes agree with each other (Physics-IQ normalises by the variation
-between two real takes in the same spirit). Reality's own score, each take held out in turn and scored the same
-way, is returned beside it. A held-out take is exchangeable with the probe takes, so its expected agreement equals
-the spread: it scores about 1, while a defect that lowers the agreement lowers the score in the same proportion as
-with one take. With takes that all agree (a deterministic world) every score equals the one-take definition.
+and reports the model relative to reality's spread over the whole probe set, ``clamp(sum m / sum s, 0, 1)``: 1 when
+the model agrees with reality as well as reality's own takes agree with each other (Physics-IQ normalises by the
+variation between two real takes in the same spirit). Reality's own score is the same ratio for each take held out,
+``clamp(sum a_r / sum s)``, averaged over takes. A held-out take is exchangeable with the probe takes, so its
+expected agreement equals the spread: it scores about 1, while a defect that lowers the agreement lowers the score
+in the same proportion as with one take. Sums over episodes, not a mean of per-episode ratios: an episode where
+reality itself agrees little would make its ratio noisy. With one take (s = 1) the score is the mean of ``m``, the
+one-take definition; with takes that all agree (a deterministic world) every score equals it too.
 """
 
 from __future__ import annotations
@@ -33,17 +37,17 @@ def relative_to_spread(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor]:
     """The model's agreement relative to reality's spread, and reality's own score on the same scale.
 
     Args:
-        model: (..., ) the model's agreement with reality's takes.
-        takes: (..., R) each take's agreement with the other takes.
+        model: (..., ) the model's agreement with reality's takes (summed over episodes).
+        takes: (..., R) each take's agreement with the other takes (summed over episodes); their mean is the spread.
 
     Returns:
         ``score`` (...,) in [0, 1] and ``baseline`` (...,): the mean over held-out takes of the same ratio.
 
     Example:
         >>> import torch
-        >>> score, baseline = relative_to_spread(torch.tensor([0.3, 0.0]), torch.tensor([[0.5, 0.6], [0.5, 0.6]]))
-        >>> score, baseline
-        (tensor([0.5455, 0.0000]), tensor([0.9545, 0.9545]))
+        >>> score, baseline = relative_to_spread(torch.tensor(3.0), torch.tensor([5.0, 6.0]))  # sums over episodes
+        >>> round(float(score), 4), round(float(baseline), 4)
+        (0.5455, 0.9545)
     """
     spread = takes.mean(dim=-1)
     score = ((model + EPS) / (spread + EPS)).clamp(0.0, 1.0)
@@ -77,17 +81,26 @@ def concordance_with_takes(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor
     return model_agreement.to(model.dtype), take_agreement.to(model.dtype), energy[:, 0].to(model.dtype)
 
 
-def scores_against_takes(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-episode score, finite flag and reality's own score of a model field against R take fields.
+def agreement_with_takes(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-episode agreement of a model field with R take fields, finite flag, and each take's with the others'.
 
     Args:
         model: (B, D) the model's field.
         takes: (B, R, D) reality's field in every take, R >= 2.
+
+    Returns:
+        ``model`` (B,), 0 where the model's field is not finite; ``finite`` (B,); ``takes`` (B, R).
     """
     model_agreement, take_agreement, energy = concordance_with_takes(model, takes)
-    score, baseline = relative_to_spread(model_agreement, take_agreement)
     finite = torch.isfinite(energy)
-    return torch.where(finite, score, torch.zeros_like(score)), finite, baseline
+    return torch.where(finite, model_agreement, torch.zeros_like(model_agreement)), finite, take_agreement
+
+
+def score_from_agreements(model: Tensor, takes: Tensor, counted: Tensor | None = None) -> Tensor:
+    """The axis score of a batch: summed agreements relative to the summed spread (see the module docstring)."""
+    if counted is not None:
+        model, takes = model[counted], takes[counted]
+    return relative_to_spread(model.double().sum(), takes.double().sum(dim=0))[0].float()
 
 
 def frames_with_takes(

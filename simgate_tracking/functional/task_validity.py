@@ -76,9 +76,16 @@ def relative_informedness(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor]
 
 
 def _informedness(confusion: Tensor) -> Tensor:
+    """``TPR + TNR - 1`` clamped at 0; a class with less than one episode's weight counts in proportion to it.
+
+    With one take a class is present in whole episodes or absent (its rate then counts as 1). With real takes a
+    class can be present as a fraction of an episode (one success in four takes of one episode): its rate counts
+    with that weight, the rest as 1, so one rare real success cannot decide the whole score.
+    """
     tp, fn, tn, fp = confusion.unbind(-1)
-    tpr = torch.where(tp + fn > 0, tp / (tp + fn).clamp_min(1e-12), torch.ones_like(tp))
-    tnr = torch.where(tn + fp > 0, tn / (tn + fp).clamp_min(1e-12), torch.ones_like(tn))
+    positive, negative = (tp + fn).clamp(max=1.0), (tn + fp).clamp(max=1.0)
+    tpr = positive * tp / (tp + fn).clamp_min(1e-12) + (1 - positive)
+    tnr = negative * tn / (tn + fp).clamp_min(1e-12) + (1 - negative)
     return (tpr + tnr - 1).clamp_min(0.0)
 
 

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from simgate_tracking.functional._checks import frame_pair
 from simgate_tracking.functional._concordance import concordance, concordance_from_energies
-from simgate_tracking.functional.takes import frames_with_takes, has_takes, scores_against_takes
+from simgate_tracking.functional.takes import agreement_with_takes, frames_with_takes, has_takes, score_from_agreements
 
 _LAYOUT = "(B, T, C, H, W)"
 
@@ -23,11 +23,11 @@ def _temporal_consistency_update(preds: Tensor, target: Tensor) -> tuple[Tensor,
 
 
 def _temporal_takes_update(preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-episode temporal consistency against R real takes (B, R, T, C, H, W), finite flag, reality's own score."""
+    """Per-episode agreement with R real takes (B, R, T, C, H, W), finite flag, each take's with the others'."""
     p, y = frames_with_takes(preds, target, 5, _LAYOUT)
     if p.shape[1] < 2:
         raise ValueError(f"Expected `preds` to have T >= 2 steps in {_LAYOUT} but got T = {p.shape[1]}")
-    return scores_against_takes((p[:, 1:] - p[:, :-1]).flatten(1), (y[:, :, 1:] - y[:, :, :-1]).flatten(2))
+    return agreement_with_takes((p[:, 1:] - p[:, :-1]).flatten(1), (y[:, :, 1:] - y[:, :, :-1]).flatten(2))
 
 
 def _temporal_from_energies(model_change: Tensor, real_change: Tensor, gap: Tensor) -> tuple[Tensor, Tensor]:
@@ -49,7 +49,7 @@ def temporal_consistency(preds: Tensor, target: Tensor) -> Tensor:
     0: the model freezes where reality moves, or its changes are unrelated to reality's (shimmer, jumps).
 
     With R real takes, ``target`` (B, R, T, C, H, W): the mean over takes of :math:`\mathrm{conc}(\Delta P, \Delta
-    Y^r)`, relative to the same mean of each take against the other takes (see
+    Y^r)`, summed over episodes relative to the same sum of each take against the other takes (see
     :mod:`simgate_tracking.functional.takes`).
 
     Args:
@@ -66,6 +66,7 @@ def temporal_consistency(preds: Tensor, target: Tensor) -> Tensor:
         0.0
     """
     if has_takes(preds, target):
-        return _temporal_takes_update(preds, target)[0].mean()
+        agreement, _, takes = _temporal_takes_update(preds, target)
+        return score_from_agreements(agreement, takes)
     scores, _ = _temporal_consistency_update(preds, target)
     return scores.mean()

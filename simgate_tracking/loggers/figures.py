@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +13,7 @@ from simgate_tracking.loggers.text import verdict_line
 from simgate_tracking.report import GateCheck
 
 PASS_COLOUR, FAIL_COLOUR, WEAKEST_EDGE = "#2e9d5b", "#d1453b", "#111111"
+REALITY_COLOUR = "#2f5fb3"  # reality's own score on an axis: a blue marker, apart from the black threshold tick
 WIDTH, ROW_HEIGHT, DPI = 7.5, 0.5, 100  # inches, inches per axis, pixels per inch
 # margins in inches: room for the title above and the x tick labels below; a layout engine costs more than the drawing
 TOP, BOTTOM, PAD = 0.35, 0.4, 0.2
@@ -43,7 +46,9 @@ def scorecard_figure(check: GateCheck) -> Any:
     """Draw one check's scorecard: a bar per gated axis against its threshold, frame quality beside it.
 
     Each gated axis is a horizontal bar with its threshold as a black tick; the weakest axis is outlined; frame
-    quality (PSNR, SSIM, delta-PSNR) sits in a separate panel marked "not gated". Bars are green above their
+    quality (PSNR, SSIM, delta-PSNR) sits in a separate panel marked "not gated". Where reality's own score is not 1
+    (``result.real_baseline``: real takes of a stochastic world), a blue marker on each axis shows it, with a
+    "reality" legend. Bars are green above their
     threshold and red at or below it. The title holds the step, the verdict and the weakest axis. The figure is built
     without pyplot on an Agg canvas, so it opens no window, needs no display and touches no global figure state.
 
@@ -78,6 +83,13 @@ def scorecard_figure(check: GateCheck) -> Any:
             bar.set_linewidth(2)
         bars.text(bar.get_width() + 0.01, bar.get_y() + 0.3, f"{result.scores[name]:.3f}", va="center", fontsize=8)
     bars.vlines([result.thresholds[name] for name in names], rows - 0.4, rows + 0.4, colors="black", linewidth=2)
+    marks = reality_marks(result.real_baseline, names)
+    if marks:  # reality's own score, where real takes put it below 1: a blue tick with a triangle above the bar
+        ys = [float(rows[index]) for index in marks]
+        xs = list(marks.values())
+        bars.vlines(xs, [y - 0.3 for y in ys], [y + 0.3 for y in ys], colors=REALITY_COLOUR, linewidth=1.5)
+        bars.scatter(xs, [y + 0.38 for y in ys], marker="v", s=36, color=REALITY_COLOUR, zorder=3, label="reality")
+        bars.legend(loc="lower right", fontsize=7, frameon=False, handletextpad=0.2)
     bars.set_yticks(rows, names)
     if all(name in AXES for name in names):
         bars.set_xlim(0, 1.1)
@@ -90,6 +102,26 @@ def scorecard_figure(check: GateCheck) -> Any:
     fidelity.text(0, 1, "frame quality\n(not gated)\n\n" + "\n".join(lines), va="top", fontsize=9, family="monospace")
     _place(figure, bars, fidelity, canvas.get_renderer())
     return figure
+
+
+def reality_marks(real_baseline: Mapping[str, float], names: Sequence[str]) -> dict[int, float]:
+    """Reality's own score to mark on each drawn axis, by the axis's index in ``names``; none when it is 1 everywhere.
+
+    A probe set of one real take gives 1 on every axis (reality is its own reference): nothing is marked, so its
+    picture stays as it was. Real takes of a stochastic world give reality's spread, below 1 on some axis: then
+    every axis with a finite value gets its mark, 1 included.
+
+    Example:
+        >>> names = ["object_persistence", "controllability"]
+        >>> reality_marks({"controllability": 1.0, "object_persistence": 1.0}, names)
+        {}
+        >>> reality_marks({"controllability": 0.9, "object_persistence": 1.0}, names)
+        {0: 1.0, 1: 0.9}
+    """
+    if all(value == 1.0 for value in real_baseline.values()):
+        return {}
+    values = {index: real_baseline.get(name) for index, name in enumerate(names)}
+    return {i: float(v) for i, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
 def figure_to_array(figure: Any) -> np.ndarray:

@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from simgate_tracking.loggers.figures import AXIS_TICKS, FAIL_COLOUR, PASS_COLOUR, WEAKEST_EDGE
+from simgate_tracking.loggers.figures import (
+    AXIS_TICKS,
+    FAIL_COLOUR,
+    PASS_COLOUR,
+    REALITY_COLOUR,
+    WEAKEST_EDGE,
+    reality_marks,
+)
 from simgate_tracking.loggers.text import verdict_line
 from simgate_tracking.report import GateCheck
 
@@ -20,6 +27,9 @@ MAX_LABEL = 300  # longer axis names are shortened in the middle, so the bars ke
 TEXT_SIZE, VALUE_SIZE = 13, 11
 TEXT, GRID, SPINE, THRESHOLD = "#000000", "#e8e8e8", "#333333", "#000000"
 ELLIPSIS = "..."  # the bitmap fallback font has no single-glyph ellipsis
+LEGEND = 20  # pixels: the band under the tick labels that names reality's marker, drawn only when there are marks
+MARK = 5  # pixels: half the width of reality's triangle above a bar
+REALITY_LEGEND = "reality: the real world's own score, each real take held out against the others"
 
 
 def _require_pillow() -> Any:
@@ -92,12 +102,14 @@ class _Layout:
         return self.top + round((index + 0.5) * self.row)
 
 
-def _layout(check: GateCheck, labels: list[str], font: Any, panel_lines: int) -> _Layout:
+def _layout(
+    check: GateCheck, labels: list[str], font: Any, panel_lines: int, marks: dict[int, float] | None = None
+) -> _Layout:
     result = check.result
     names = list(result.scores)
     label_width = max(font.getlength(label) for label in labels)
     height = max(ROW * len(names), LINE * panel_lines)
-    largest = max([*result.scores.values(), *result.thresholds.values()])
+    largest = max([*result.scores.values(), *result.thresholds.values(), *(marks or {}).values()])
     # scores in [0, 1] share the matplotlib chart's fixed scale; a gated score past 1 (say PSNR) stretches it
     scale_max = 1.1 if largest <= 1.0 else largest * 1.1
     right = BARS_RIGHT if panel_lines else WIDTH - 4 * PAD
@@ -117,8 +129,19 @@ def _draw_axes(draw: Any, box: _Layout, font: Any) -> None:
     draw.line([(box.left, box.bottom), (box.right, box.bottom)], fill=SPINE)
 
 
-def _draw_bar(draw: Any, check: GateCheck, name: str, index: int, box: _Layout, font: Any) -> None:
-    """One axis: its bar in the verdict's colour, an outline if weakest, the threshold tick and the printed score."""
+def _draw_reality(draw: Any, x: int, middle: int) -> None:
+    """Reality's own score on one axis: a blue tick through the bar under a small triangle pointing at it."""
+    top, bottom = middle - BAR // 2, middle + BAR // 2
+    draw.rectangle([x - 1, top, x, bottom - 1], fill=REALITY_COLOUR)
+    draw.polygon(
+        [(x - MARK, top - 2 - 2 * MARK), (x + MARK - 1, top - 2 - 2 * MARK), (x, top - 2)], fill=REALITY_COLOUR
+    )
+
+
+def _draw_bar(
+    draw: Any, check: GateCheck, name: str, index: int, box: _Layout, font: Any, reality: float | None = None
+) -> None:
+    """One axis: its bar, an outline if weakest, reality's mark if given, the threshold tick, the printed score."""
     result = check.result
     score, middle = result.scores[name], box.y(index)
     end, top, bottom = box.x(score), middle - BAR // 2, middle + BAR // 2
@@ -127,14 +150,30 @@ def _draw_bar(draw: Any, check: GateCheck, name: str, index: int, box: _Layout, 
     if end > box.left:
         colour = FAIL_COLOUR if name in result.failing_axes else PASS_COLOUR
         draw.rectangle([box.left, top, end - 1, bottom - 1], fill=colour)
+    mark = None if reality is None else box.x(reality)
+    if mark is not None:
+        _draw_reality(draw, mark, middle)
     threshold = box.x(result.thresholds[name])
     draw.rectangle([threshold - 1, middle - round(0.4 * ROW), threshold, middle + round(0.4 * ROW)], fill=THRESHOLD)
     value = f"{score:.3f}"
     width, (_, ascent, _, descent) = font.getlength(value), font.getbbox(value)
     x, fill = end + 4, TEXT
+    if mark is not None and end <= mark + 1 and mark - 1 <= x + width:  # reality's tick would cross the score
+        x = mark + 4
     if x + width > box.right + 2 * PAD:  # no room past a full bar: print the score inside its end instead
         x, fill = end - 4 - width, "#ffffff"
     draw.text((x, middle - (ascent + descent) / 2), value, fill=fill, font=font)
+
+
+def _draw_legend(draw: Any, top: int, left: int, font: Any) -> None:
+    """The line under the x axis that names reality's mark."""
+    x, middle = left + MARK, top + LEGEND // 2
+    draw.polygon(
+        [(x - MARK, middle - MARK), (x + MARK - 1, middle - MARK), (x, middle + MARK - 1)], fill=REALITY_COLOUR
+    )
+    ascent, descent = font.getbbox("Ag")[1::2]
+    text = _fit(REALITY_LEGEND, font, WIDTH - PAD - (x + 2 * MARK))
+    draw.text((x + 2 * MARK, middle - (ascent + descent) / 2), text, fill=TEXT, font=font)
 
 
 def _draw_panel(draw: Any, check: GateCheck, top: int, font: Any) -> None:
@@ -155,7 +194,10 @@ def scorecard_image(check: GateCheck) -> np.ndarray:
     a horizontal bar per gated axis, green above its threshold and red at or below it, the threshold as a black
     tick, the weakest axis outlined, each score printed at its bar and the axis names on the left; a title with the
     step, the verdict and the weakest axis; and, when the check holds ungated extras (PSNR, SSIM, delta-PSNR), a
-    separate "frame quality (not gated)" panel listing them. Scores in [0, 1] are drawn on a 0 to 1.1 scale; a gated
+    separate "frame quality (not gated)" panel listing them. Where reality's own score is not 1 on some axis
+    (``result.real_baseline``: real takes of a stochastic world, each held out against the others), each axis also
+    gets a blue tick under a small triangle at reality's score, and a line under the x axis names it "reality"; a
+    result of one real take (1 on every axis) draws none of it. Scores in [0, 1] are drawn on a 0 to 1.1 scale; a gated
     score past 1 stretches it. Names too long for the picture are shortened in the middle. The same check always
     gives the same pixels. Text uses Pillow's built-in font, so no font file is needed.
 
@@ -180,16 +222,19 @@ def scorecard_image(check: GateCheck) -> np.ndarray:
     names = list(check.result.scores)
     labels = [_fit(name, text, MAX_LABEL) for name in names]
     panel_lines = 3 + len(check.result.extras) if check.result.extras else 0
-    box = _layout(check, labels, text, panel_lines)
-    image = Image.new("RGB", (WIDTH, box.bottom + BOTTOM), "#ffffff")
+    marks = reality_marks(check.result.real_baseline, names)
+    box = _layout(check, labels, text, panel_lines, marks)
+    image = Image.new("RGB", (WIDTH, box.bottom + BOTTOM + (LEGEND if marks else 0)), "#ffffff")
     draw = ImageDraw.Draw(image)
     _draw_axes(draw, box, text)
     ascent, descent = text.getbbox("Ag")[1::2]
     for index, (name, label) in enumerate(zip(names, labels, strict=True)):
-        _draw_bar(draw, check, name, index, box, small)
+        _draw_bar(draw, check, name, index, box, small, marks.get(index))
         x = box.left - PAD - text.getlength(label)
         draw.text((x, box.y(index) - (ascent + descent) / 2), label, fill=TEXT, font=text)
     draw.text((PAD, (TOP - ascent - descent) / 2), _title(check, text, WIDTH - 2 * PAD), fill=TEXT, font=text)
     if panel_lines:
         _draw_panel(draw, check, box.top, text)
+    if marks:
+        _draw_legend(draw, box.bottom + BOTTOM - 4, box.left, small)
     return np.array(image)

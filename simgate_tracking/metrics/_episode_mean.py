@@ -9,6 +9,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from simgate_tracking.functional._checks import NothingToScoreError
+from simgate_tracking.functional.takes import EPS, relative_to_spread
 from simgate_tracking.metrics._rank_zero import rank_zero_warn
 
 
@@ -20,6 +21,10 @@ class EpisodeMeanMetric(Metric):
 
     Args:
         episode_scores: Also keep every episode's score, readable with :meth:`episode_scores`.
+        num_takes: R, the real takes of every episode in ``target`` (a takes dimension after B when R > 1). With
+            takes the score is the model's agreement with them relative to reality's own spread, summed over
+            episodes, and :meth:`real_baseline` gives reality's own score (see
+            :mod:`simgate_tracking.functional.takes`).
         kwargs: Options of :class:`torchmetrics.Metric` (``sync_on_compute``, ``process_group``, ...).
     """
 
@@ -31,22 +36,25 @@ class EpisodeMeanMetric(Metric):
 
     axis: str = ""
     score_sum: Tensor
-    baseline_sum: Tensor
+    take_sums: Tensor
     total: Tensor
     nonfinite: Tensor
     episodes: Any  # list of (B,) tensors while accumulating, one tensor once synced
 
-    def __init__(self, episode_scores: bool = False, **kwargs: Any) -> None:
+    def __init__(self, episode_scores: bool = False, num_takes: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(episode_scores, bool):
             raise ValueError(f"Expected argument `episode_scores` to be a bool but got {episode_scores!r}")
+        if not isinstance(num_takes, int) or isinstance(num_takes, bool) or num_takes < 1:
+            raise ValueError(f"Expected argument `num_takes` to be an int >= 1 but got {num_takes!r}")
         self.keeps_episode_scores = episode_scores
+        self.num_takes = num_takes
         # a scorecard turns this off and warns once for all its axes
         self.warn_nonfinite = True
         self.nonfinite_seen = 0
         self.add_state("score_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        # reality's own score per episode, each real take held out in turn (1 with one take)
-        self.add_state("baseline_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        # with real takes: each take's agreement with the other takes, summed over episodes (reality's spread)
+        self.add_state("take_sums", torch.zeros(num_takes, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("nonfinite", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         if episode_scores:
@@ -58,26 +66,31 @@ class EpisodeMeanMetric(Metric):
         self._accumulate(scores, finite, counted)
 
     def _accumulate(
-        self, scores: Tensor, finite: Tensor, counted: Tensor | None = None, baseline: Tensor | None = None
+        self, scores: Tensor, finite: Tensor, counted: Tensor | None = None, takes: Tensor | None = None
     ) -> None:
         """Add a batch of per-episode scores; ``counted`` drops episodes with nothing to score. No host sync.
 
-        ``baseline``: reality's own per-episode score with real takes (default 1: one take is its own reference).
+        ``takes``: (B, R) with real takes, each take's agreement with the other takes; ``scores`` is then the
+        model's agreement with the takes (see :mod:`simgate_tracking.functional.takes`).
         """
-        baseline = torch.ones_like(scores) if baseline is None else baseline
-        if counted is None:
-            self.score_sum += scores.sum(dtype=torch.float64)
-            self.baseline_sum += baseline.sum(dtype=torch.float64)
-            self.total += scores.numel()
-            self.nonfinite += (~finite).sum()
-        else:
-            self.score_sum += torch.where(counted, scores, torch.zeros_like(scores)).sum(dtype=torch.float64)
-            self.baseline_sum += torch.where(counted, baseline, torch.zeros_like(baseline)).sum(dtype=torch.float64)
-            self.total += counted.sum()
-            self.nonfinite += (~finite & counted).sum()
+        kept = torch.ones_like(finite) if counted is None else counted
+        self.score_sum += torch.where(kept, scores, torch.zeros_like(scores)).sum(dtype=torch.float64)
+        self.total += kept.sum()
+        self.nonfinite += (~finite & kept).sum()
+        if takes is not None:
+            self.take_sums += torch.where(kept.unsqueeze(1), takes, torch.zeros_like(takes)).sum(0, dtype=torch.float64)
+            # an episode's own ratio, for per-episode reports only: the axis divides sums
+            scores = ((scores + EPS) / (takes.mean(dim=1) + EPS)).clamp(0.0, 1.0)
         if self.keeps_episode_scores:
-            kept = scores.float() if counted is None else torch.where(counted, scores, float("nan")).float()
-            self.episodes.append(kept)
+            self.episodes.append(torch.where(kept, scores, float("nan")).float())
+
+    def _check_takes(self, takes: int) -> None:
+        """Raise unless real takes in the input match ``num_takes`` (the states were sized for them)."""
+        if takes != self.num_takes:
+            raise ValueError(
+                f"Expected `target` to hold R = {self.num_takes} real take(s) (argument `num_takes` of "
+                f"{type(self).__name__}) but got R = {takes}: build the metric with num_takes={takes}"
+            )
 
     def compute(self) -> Tensor:
         """Mean per-episode score; warns once if some rollouts were non-finite (they score 0).
@@ -94,6 +107,8 @@ class EpisodeMeanMetric(Metric):
         self.nonfinite_seen = int(self.nonfinite)
         if self.nonfinite_seen and self.warn_nonfinite:
             rank_zero_warn(f"{self.nonfinite_seen} rollout(s) had NaN or Inf frames; they score 0 on {self.axis}")
+        if self.num_takes > 1:
+            return relative_to_spread(self.score_sum, self.take_sums)[0].float()
         return (self.score_sum / self.total).float()
 
     def real_baseline(self) -> Tensor:
@@ -101,8 +116,10 @@ class EpisodeMeanMetric(Metric):
 
         1 with one take per episode (reality is its own reference). Synced like :meth:`compute`.
         """
+        if self.num_takes == 1:
+            return torch.ones((), device=self.device)
         with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
-            return (self.baseline_sum / self.total.clamp_min(1)).float()
+            return relative_to_spread(self.score_sum, self.take_sums)[1].float()
 
     def episode_scores(self) -> Tensor:
         """Every episode's score in update order (NaN for an episode with nothing to score), synced across ranks.

@@ -42,8 +42,9 @@ class Controllability(EpisodeMeanMetric):
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add a batch of episodes: ``preds`` and ``target`` of shape (B, K+1, T, C, H, W)."""
         target = one_take(preds, target)
+        self._check_takes(target.shape[1] if has_takes(preds, target) else 1)
         if has_takes(preds, target):
-            scores, finite, baseline = _controllability_takes_update(preds, target)
-            self._accumulate(scores, finite, baseline=baseline)
+            agreement, finite, takes = _controllability_takes_update(preds, target)
+            self._accumulate(agreement, finite, takes=takes)
         else:
             self._accumulate(*_controllability_update(preds, target))

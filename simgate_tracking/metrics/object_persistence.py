@@ -52,9 +52,14 @@ class ObjectPersistence(EpisodeMeanMetric):
     axis = "object_persistence"
 
     def __init__(
-        self, ring_width: int = 1, max_shift: int | None = None, episode_scores: bool = False, **kwargs: Any
+        self,
+        ring_width: int = 1,
+        max_shift: int | None = None,
+        episode_scores: bool = False,
+        num_takes: int = 1,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(episode_scores=episode_scores, **kwargs)
+        super().__init__(episode_scores=episode_scores, num_takes=num_takes, **kwargs)
         if not isinstance(ring_width, int) or isinstance(ring_width, bool) or ring_width < 1:
             raise ValueError(f"Expected argument `ring_width` to be a positive int but got {ring_width!r}")
         self.ring_width = ring_width
@@ -65,11 +70,12 @@ class ObjectPersistence(EpisodeMeanMetric):
     def update(self, preds: Tensor, target: Tensor, masks: Tensor, visible: Tensor | None = None) -> None:
         """Add a batch of episodes with their object masks and visibility."""
         target, masks, visible = one_take(preds, target), one_take(preds, masks), one_take(preds, visible, rank=4)
+        self._check_takes(target.shape[1] if has_takes(preds, target) else 1)
         if has_takes(preds, target):
-            scores, finite, has_objects, baseline = _object_persistence_takes_update(
+            agreement, finite, has_objects, takes = _object_persistence_takes_update(
                 preds, target, masks, visible, self.ring_width, self.max_shift
             )
-            self._accumulate(scores, finite, counted=has_objects, baseline=baseline)
+            self._accumulate(agreement, finite, counted=has_objects, takes=takes)
         else:
             scores, finite, has_objects = _object_persistence_update(preds, target, masks, visible, self.ring_width)
             self._accumulate(scores, finite, counted=has_objects)

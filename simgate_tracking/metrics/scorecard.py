@@ -100,9 +100,9 @@ class SimulatorScorecard(Metric):
         if not isinstance(cpu_kernel, bool):
             raise ValueError(f"Expected argument `cpu_kernel` to be a bool but got {cpu_kernel!r}")
         self.cpu_kernel = cpu_kernel
-        self.controllability = Controllability(episode_scores=episode_scores, **kwargs)
-        self.temporal_consistency = TemporalConsistency(episode_scores=episode_scores, **kwargs)
-        self.object_persistence = ObjectPersistence(episode_scores=episode_scores, **kwargs)
+        self.controllability = Controllability(episode_scores=episode_scores, num_takes=num_takes, **kwargs)
+        self.temporal_consistency = TemporalConsistency(episode_scores=episode_scores, num_takes=num_takes, **kwargs)
+        self.object_persistence = ObjectPersistence(episode_scores=episode_scores, num_takes=num_takes, **kwargs)
         self.reset_reproducibility = ResetReproducibility(episode_scores=episode_scores, **kwargs)
         self.task_validity = TaskValidity(mode=task_mode, num_groups=num_groups, num_takes=num_takes, **kwargs)
         self.visual_fidelity = VisualFidelity(**kwargs)

@@ -24,9 +24,11 @@ from simgate_tracking.toy.data import ToyWorldDataModule
 from simgate_tracking.toy.model import ToyWorldModel
 from simgate_tracking.toy.probes import make_probe_set
 from simgate_tracking.toy.task import reached_goal
+from simgate_tracking.toy.world import ToyWorld
 
 LOGGERS: tuple[str, ...] = ("tensorboard", "wandb", "csv")
 RUN_NAME = "simgate-demo"
+STOCHASTIC_TAKES = 4  # real takes of every probe branch in the stochastic demo
 
 
 def wandb_logged_in() -> bool:
@@ -151,6 +153,7 @@ class DemoRun:
         best_checkpoint: The checkpoint with the best weakest axis, if any.
         stopped_early: Why ``GateEarlyStopping`` stopped training, if it did.
         seconds: Wall-clock time of the whole run.
+        takes: Real takes of every probe branch: 1, or :data:`STOCHASTIC_TAKES` in the stochastic world.
     """
 
     result: GateResult | None
@@ -161,6 +164,7 @@ class DemoRun:
     best_checkpoint: str | None
     stopped_early: str | None
     seconds: float
+    takes: int = 1
 
 
 def run_demo(
@@ -172,6 +176,7 @@ def run_demo(
     threads: int = 1,
     progress_bar: bool = True,
     write: Callable[[str], None] | None = None,
+    stochastic: bool = False,
 ) -> DemoRun:
     """Train :class:`ToyWorldModel` on the toy world with the simulator gate on, and say how it went.
 
@@ -190,6 +195,9 @@ def run_demo(
             threads than free cores make every step many times slower.
         progress_bar: Show Lightning's progress bar.
         write: Where progress text goes; default ``print``.
+        stochastic: Play the stochastic toy world, whose blue object walks at random: the model trains on it, and
+            the probe set holds :data:`STOCHASTIC_TAKES` real takes of every branch, so every check also scores
+            reality against itself (``GateResult.real_baseline``, below 1 here) beside the model.
 
     Raises:
         ValueError: On a bad argument.
@@ -209,16 +217,23 @@ def run_demo(
         raise ValueError(f"Expected argument `max_epochs` to be a positive int but got {max_epochs!r}")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"Expected argument `threads` to be a positive int but got {threads!r}")
+    if not isinstance(stochastic, bool):
+        raise ValueError(f"Expected argument `stochastic` to be a bool but got {stochastic!r}")
     started, previous_threads = time.perf_counter(), torch.get_num_threads()
     say = write or print
     out_dir = Path(out)
     L.seed_everything(seed, verbose=False)
-    probe = make_probe_set(num_episodes=24, num_branches=3, horizon=10, seed=seed)
-    data = ToyWorldDataModule(train_windows=train_windows, val_windows=32, batch_size=16, horizon=8, seed=seed)
+    # the stochastic world: real takes of every branch, so reality's own score is measured beside the model's
+    takes = STOCHASTIC_TAKES if stochastic else 1
+    probe = make_probe_set(num_episodes=24, num_branches=3, horizon=10, seed=seed, takes=takes, stochastic=stochastic)
+    data = ToyWorldDataModule(
+        train_windows=train_windows, val_windows=32, batch_size=16, horizon=8, seed=seed, stochastic=stochastic
+    )
     # closed-loop planning in the real toy world from 4 of the probe's resets: costlier, so every 5th check, and
     # each plan's first 4 actions are played before planning again
     planning = PlanningProbe(
-        ToyPlanningEnvironment(),
+        # the stochastic world's distractor walks on its own; the goal, the agent and the task do not depend on it
+        ToyPlanningEnvironment(ToyWorld(stochastic=stochastic)),
         toy_goal_progress,
         seeds=probe.seeds[:4].tolist(),
         max_steps=16,
@@ -244,7 +259,7 @@ def run_demo(
     say(
         f"simgate demo: a small world model learns the toy world; the simulator gate scores it after every epoch\n"
         f"  probe set  {probe.name}: {len(probe)} episodes x {probe.num_branches} action branches x "
-        f"{probe.horizon} steps, manifest {probe.manifest_hash[:12]}\n"
+        f"{probe.horizon} steps{_takes_words(probe.num_takes)}, manifest {probe.manifest_hash[:12]}\n"
         f"  training   {train_windows} windows per epoch, up to {max_epochs} epochs, "
         f"on {trainer.strategy.root_device} ({threads} thread{'s' if threads > 1 else ''})\n"
         f"  planning   every 5th check from the first: {len(planning)} episodes of model-predictive control in the "
@@ -268,7 +283,18 @@ def run_demo(
         best_checkpoint=best.best_model_path or None,
         stopped_early=stopper.reason if stopper.stopped_at_step is not None else None,
         seconds=time.perf_counter() - started,
+        takes=probe.num_takes,
     )
+
+
+def _takes_words(takes: int) -> str:
+    """How the banner names the probe set's real takes: nothing for one take, as the deterministic demo has.
+
+    Example:
+        >>> _takes_words(1), _takes_words(4)
+        ('', ' x 4 real takes (stochastic world: reality is scored against itself too)')
+    """
+    return "" if takes == 1 else f" x {takes} real takes (stochastic world: reality is scored against itself too)"
 
 
 def _logger_dirs(loggers: Sequence[Any]) -> dict[str, Path]:

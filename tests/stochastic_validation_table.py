@@ -1,0 +1,64 @@
+"""Print the stochastic defect suite's table for README: ``python tests/stochastic_validation_table.py``.
+
+Three stochastic worlds (the toy world's random distractor, MiniGrid Dynamic-Obstacles, MiniGrid DoorKey with
+sticky actions), each a probe set of R = 4 real takes with a held-out take; every defect at four strengths.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from stochastic_defects import DEFECTS, judge, mild_noise, oracle, split_world  # noqa: E402
+from test_stochastic_minigrid import TAKES, WORLDS  # noqa: E402
+
+from simgate_tracking.probes import build_probe_set  # noqa: E402
+from simgate_tracking.probes.minigrid import go_to_goal, minigrid_actions, minigrid_objects  # noqa: E402
+from simgate_tracking.toy import make_probe_set  # noqa: E402
+
+
+def worlds() -> dict[str, object]:
+    found = {
+        "toy world, random distractor": split_world(
+            make_probe_set(num_episodes=12, num_branches=3, horizon=10, seed=0, takes=TAKES + 2, stochastic=True), TAKES
+        )
+    }
+    for name, (make_env, horizon) in WORLDS.items():
+        probe = build_probe_set(
+            make_env(),
+            range(16),
+            go_to_goal,
+            num_counterfactual=2,
+            horizon=horizon,
+            size=(40, 40),
+            action_encoder=minigrid_actions(6),
+            mask_extractor=minigrid_objects,
+            takes=TAKES + 2,
+            name=name,
+        )
+        found[name] = split_world(probe, TAKES)
+    return found
+
+
+def main() -> None:
+    for name, world in worlds().items():
+        held, mild = judge(world, oracle(world)), judge(world, mild_noise(world))
+        verdicts = f"held-out take {'PASS' if held.passed else 'FAIL'}, mild noise {'PASS' if mild.passed else 'FAIL'}"
+        print(f"\n{name}: {verdicts}")
+        print("| axis | held-out take | reality's own score |\n|---|---|---|")
+        for axis, score in held.scores.items():
+            print(f"| {axis} | {score:.3f} | {held.real_baseline[axis]:.3f} |")
+        print("\n| defect | its axis | weakest axis | verdict | its axis at strength .25 / .5 / .75 / 1 |")
+        print("|---|---|---|---|---|")
+        for defect, (axis, make) in DEFECTS.items():
+            results = [judge(world, make(world, s)) for s in (0.25, 0.5, 0.75, 1.0)]
+            own = axis or results[-1].weakest_axis
+            scores = " / ".join(f"{r.scores[own]:.2f}" for r in results)
+            verdict = "PASS" if results[-1].passed else "FAIL"
+            print(f"| {defect} | {axis or 'several'} | {results[-1].weakest_axis} | {verdict} | {scores} |")
+
+
+if __name__ == "__main__":
+    main()
