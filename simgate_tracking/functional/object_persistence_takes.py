@@ -62,35 +62,73 @@ def _spread(centres: Tensor, shown: Tensor, include: Tensor) -> Tensor:
     return torch.where(pair & both, gap, torch.zeros_like(gap)).amax(dim=(1, 2)).ceil()
 
 
-def _shifted_errors(candidates: Tensor, takes: Tensor, weights: Tensor, pairs: Tensor, max_shift: int) -> Tensor:
-    r"""(S, R, P, Lh, Lw) :math:`\|(C_s(\cdot + d) - Y_r) M_r\|^2` at every shift ``d`` for the P (step, object) pairs.
+def _windows(masks: Tensor, reach: Tensor, max_shift: int) -> tuple[Tensor, tuple[int, int], int]:
+    """Where to correlate each of P (step, object) pairs: its masks' box over every take, grown by its reach.
 
-    Cross-correlations by FFT of the zero-padded frames: a shift of up to ``max_shift`` never wraps onto the frame.
+    ``masks``: (R, P, H, W) each pair's masks in every take; ``reach``: (P,) the largest shift searched for it.
+    Returns the windows' top-left corners (P, 2), their common size and the largest shift. On CPU the windows are
+    read on the host and cut to the objects; elsewhere every window is the whole frame, with no sync.
     """
-    h, w = takes.shape[-2:]
-    size = (h + max_shift, w + max_shift)
-    steps, objects = pairs.unbind(1)
-    frames = torch.fft.rfft2(candidates[:, steps], s=size)  # (S, P, C, ..)
-    squares = torch.fft.rfft2(candidates[:, steps].square().sum(dim=2), s=size)  # (S, P, ..)
-    mask = weights[:, steps, objects]  # (R, P, H, W)
-    real = takes[:, steps]  # (R, P, C, H, W)
-    masked = torch.fft.rfft2(mask.unsqueeze(2) * real, s=size)  # (R, P, C, ..)
-    area = torch.fft.rfft2(mask, s=size)  # (R, P, ..)
-    # correlation with the mask: sum_x M(x) f(x + d) = irfft(conj(M^) f^)
-    spectrum = area.conj().unsqueeze(0) * squares.unsqueeze(1) - 2 * torch.einsum(
-        "rpchw,spchw->srphw", masked.conj(), frames
-    )
-    real_energy = (mask.unsqueeze(2) * real.square()).sum(dim=(2, 3, 4))  # (R, P)
+    p, (h, w) = masks.shape[1], masks.shape[-2:]
+    if masks.device.type != "cpu":
+        return torch.zeros(p, 2, dtype=torch.long, device=masks.device), (h, w), max_shift
+    union, grow = masks.any(dim=0), reach.long()
+    corners, size = [], []
+    for covered, length in ((union.any(dim=2), h), (union.any(dim=1), w)):  # rows, then columns, each (P, length)
+        index = torch.arange(length).expand(p, length)
+        low = (torch.where(covered, index, length).amin(dim=1) - grow).clamp(min=0)
+        high = (torch.where(covered, index, -1).amax(dim=1) + grow + 1).clamp(max=length)
+        corners.append(low)
+        size.append(int((high - low).max()))
+    return torch.stack(corners, dim=1), (size[0], size[1]), int(grow.max())
+
+
+def _crop(frames: Tensor, corners: Tensor, size: tuple[int, int]) -> Tensor:
+    """(S, P, ..., h, w) each pair's window of (S, P, ..., H, W) frames; what lies outside the frame reads 0."""
+    p, (h, w) = frames.shape[1], frames.shape[-2:]
+    rows = corners[:, :1] + torch.arange(size[0], device=frames.device)  # (P, h)
+    cols = corners[:, 1:] + torch.arange(size[1], device=frames.device)  # (P, w)
+    middle = [1] * (frames.ndim - 4)
+    rows_at = rows.clamp(max=h - 1).view(1, p, *middle, size[0], 1).expand(*frames.shape[:-2], size[0], w)
+    picked = frames.gather(-2, rows_at)
+    cols_at = cols.clamp(max=w - 1).view(1, p, *middle, 1, size[1]).expand(*frames.shape[:-2], *size)
+    picked = picked.gather(-1, cols_at)
+    inside = (rows < h).unsqueeze(2) & (cols < w).unsqueeze(1)  # (P, h, w)
+    return picked * inside.view(1, p, *middle, *size).to(picked.dtype)
+
+
+def _shifted_errors(candidates: Tensor, takes: Tensor, mask: Tensor, shift: int) -> Tensor:
+    r"""(S, R, P, Lh, Lw) :math:`\|(C_s(\cdot + d) - Y_r) M_r\|^2` at every shift ``d``, for P windows.
+
+    ``candidates`` (S, P, C, h, w), ``takes`` (R, P, C, h, w) and ``mask`` (R, P, h, w) are cut to the same windows.
+    Cross-correlations by FFT, zero-padded so that a shift of up to ``shift`` never wraps.
+    """
+    size = (mask.shape[-2] + shift, mask.shape[-1] + shift)
+    frames = torch.fft.rfft2(candidates, s=size)  # (S, P, C, ..)
+    masked = torch.fft.rfft2(mask.unsqueeze(2) * takes, s=size).conj()  # (R, P, C, ..)
+    # correlation with the mask: sum_x M(x) f(x + d) = irfft(conj(M^) f^); channel by channel, no (S, R, C) product
+    spectrum = torch.fft.rfft2(mask, s=size).conj().unsqueeze(0) * torch.fft.rfft2(
+        candidates.square().sum(dim=2), s=size
+    ).unsqueeze(1)
+    for channel in range(takes.shape[2]):
+        spectrum.sub_(2 * masked[:, :, channel].unsqueeze(0) * frames[:, :, channel].unsqueeze(1))
+    real_energy = (mask.unsqueeze(2) * takes.square()).sum(dim=(2, 3, 4))  # (R, P)
     return torch.fft.irfft2(spectrum, s=size) + real_energy.unsqueeze(-1).unsqueeze(-1)
 
 
-def _shift_reach(size: tuple[int, int], device: torch.device, dtype: torch.dtype) -> Tensor:
-    """(Lh, Lw) the Chebyshev length of the shift each cell of a circular correlation stands for."""
+def _best_within(errors: Tensor, limit: int) -> Tensor:
+    """(S, R, P, limit + 1): the least error over non-zero shifts of Chebyshev length at most k, for every k."""
+    size = errors.shape[-2:]
     offsets = []
     for length in size:
-        index = torch.arange(length, device=device)
-        offsets.append(torch.where(index <= length // 2, index, index - length).abs().to(dtype))
-    return torch.maximum(offsets[0].view(-1, 1), offsets[1].view(1, -1))
+        index = torch.arange(length, device=errors.device)
+        offsets.append(torch.where(index <= length // 2, index, index - length).abs())
+    reach = torch.maximum(offsets[0].view(-1, 1), offsets[1].view(1, -1)).flatten().clamp(max=limit + 1)
+    reach[0] = limit + 1  # the unshifted comparison is taken directly
+    flat = errors.flatten(-2)
+    binned = flat.new_full((*flat.shape[:-1], limit + 2), float("inf"))
+    binned.scatter_reduce_(-1, reach.expand_as(flat), flat, reduce="amin")
+    return binned[..., : limit + 1].cummin(dim=-1).values
 
 
 def _episode_presence(  # noqa: PLR0913
@@ -123,13 +161,20 @@ def _episode_presence(  # noqa: PLR0913
     moving = spread.amax(dim=0) > 0
     pairs = moving.nonzero() if takes.device.type == "cpu" else torch.ones_like(moving).nonzero()
     if max_shift > 0 and r > 1 and len(pairs):
-        shifted = _shifted_errors(candidates, takes, weights, pairs, max_shift)[source]  # (V, R, P, Lh, Lw)
         steps, objects = pairs.unbind(1)
-        reach = _shift_reach(tuple(shifted.shape[-2:]), takes.device, takes.dtype)  # type: ignore[arg-type]
-        allowed = (reach <= spread[:, steps, objects].unsqueeze(-1).unsqueeze(-1)).unsqueeze(1)  # (V, 1, P, ..)
-        allowed[..., 0, 0] = False  # the unshifted comparison is taken directly
-        best = torch.where(allowed, shifted, torch.full_like(shifted, float("inf"))).amin(dim=(-2, -1))
-        found = (1 - scale[:, steps, objects] * best).clamp(0.0, 1.0)  # (V, R, P)
+        reach = spread[:, steps, objects]  # (V, P)
+        window = weights[:, steps, objects]  # (R, P, H, W)
+        corners, size, limit = _windows(masks[:, steps, objects], reach.amax(dim=0), max_shift)
+        shifted = _shifted_errors(
+            _crop(candidates[:, steps], corners, size),
+            _crop(takes[:, steps], corners, size),
+            _crop(window, corners, size),
+            limit,
+        )
+        best = _best_within(shifted, limit)  # (S, R, P, limit + 1)
+        index = reach.long().view(-1, 1, len(pairs), 1).expand(-1, r, -1, 1)  # (V, R, P, 1)
+        least = best[source].gather(-1, index).squeeze(-1)  # (V, R, P)
+        found = (1 - scale[:, steps, objects] * least).clamp(0.0, 1.0)
         presence[:, :, steps, objects] = torch.maximum(presence[:, :, steps, objects], found)
     counted = include.view(-1, r, 1, 1) & shown.unsqueeze(0)  # (V, R, T, N)
     best_take = torch.where(counted, presence, torch.zeros_like(presence)).amax(dim=1)  # (V, T, N)
