@@ -15,7 +15,7 @@ from simgate_tracking.metrics import SimulatorScorecard
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the benchmarks package sits beside the tests, outside the installed package
-from benchmarks.bundle import Size, make_bundle  # noqa: E402
+from benchmarks.bundle import Size, make_bundle, make_takes_bundle  # noqa: E402
 from benchmarks.speed import axis_cases  # noqa: E402
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -98,3 +98,36 @@ def test_benchmark_runs_on_cuda_with_every_dtype():
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     for dtype in ("float32", "float16", "bfloat16"):
         assert f"cuda:0, {dtype}" in proc.stdout
+
+
+def _takes_card(bundle):
+    return SimulatorScorecard(num_takes=bundle.target.shape[1]).to(bundle.preds.device)
+
+
+def _takes_update(card, bundle):
+    bundle.feed(card)
+    return card
+
+
+@CUDA
+@pytest.mark.parametrize("dtype", ("float32", *HALF))
+def test_takes_update_runs_on_cuda_without_syncing_and_matches_cpu(dtype):
+    bundle = make_takes_bundle(SMALL, takes=3)
+    on_cuda = bundle.to("cuda", getattr(torch, dtype))
+    _takes_update(_takes_card(on_cuda), on_cuda)  # warm-up
+    card = _takes_card(on_cuda)  # moving the states to the device is a copy, before the check
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        _takes_update(card, on_cuda)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    cpu_bundle = bundle.to("cpu", getattr(torch, dtype))
+    cpu = _takes_update(_takes_card(cpu_bundle), cpu_bundle)
+    tolerance = 1e-3 if dtype == "float32" else 0.02
+    for name, value in cpu.compute().items():
+        if name in ("psnr", "delta_psnr"):
+            continue
+        assert float(card.compute()[name]) == pytest.approx(float(value), abs=tolerance), name
+    for name, value in cpu.real_baseline().items():
+        assert float(card.real_baseline()[name]) == pytest.approx(float(value), abs=tolerance), name

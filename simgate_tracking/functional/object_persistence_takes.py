@@ -124,7 +124,8 @@ def _best_within(errors: Tensor, limit: int) -> Tensor:
         index = torch.arange(length, device=errors.device)
         offsets.append(torch.where(index <= length // 2, index, index - length).abs())
     reach = torch.maximum(offsets[0].view(-1, 1), offsets[1].view(1, -1)).flatten().clamp(max=limit + 1)
-    reach[0] = limit + 1  # the unshifted comparison is taken directly
+    # the unshifted comparison (cell 0) is taken directly: it goes to a bin no view reads
+    reach = torch.where(reach == 0, limit + 1, reach)
     flat = errors.flatten(-2)
     binned = flat.new_full((*flat.shape[:-1], limit + 2), float("inf"))
     binned.scatter_reduce_(-1, reach.expand_as(flat), flat, reduce="amin")
@@ -145,7 +146,10 @@ def _episode_presence(  # noqa: PLR0913
     others = ~torch.eye(r, dtype=torch.bool, device=takes.device)
     include = torch.cat([others, others])  # (V, R): the takes each view is held to
     candidates = torch.cat([model.unsqueeze(0), takes])  # (S = R + 1, T, C, H, W)
-    source = torch.cat([torch.zeros(r, dtype=torch.long), torch.arange(1, r + 1)]).to(takes.device)  # view -> cand
+    # view -> candidate: the model for views 0 .. R-1, take a for view R + a (made on the device: no copy to it)
+    source = torch.cat(
+        [torch.zeros(r, dtype=torch.long, device=takes.device), torch.arange(1, r + 1, device=takes.device)]
+    )
     weights = masks.to(takes.dtype)
     # unshifted squared error of every candidate under every take's masks: one contraction over pixels per take
     errors = []
@@ -159,7 +163,11 @@ def _episode_presence(  # noqa: PLR0913
     # only objects that reality scatters are searched; where every view's spread is 0 the unshifted score stands.
     # On CPU the moving objects are picked out (a host read); elsewhere every object is searched, with no sync
     moving = spread.amax(dim=0) > 0
-    pairs = moving.nonzero() if takes.device.type == "cpu" else torch.ones_like(moving).nonzero()
+    if takes.device.type == "cpu":
+        pairs = moving.nonzero()
+    else:  # every (step, object) pair, built without reading the device
+        steps_all = torch.arange(moving.shape[0], device=takes.device).repeat_interleave(moving.shape[1])
+        pairs = torch.stack([steps_all, torch.arange(moving.shape[1], device=takes.device).repeat(moving.shape[0])], 1)
     if max_shift > 0 and r > 1 and len(pairs):
         steps, objects = pairs.unbind(1)
         reach = spread[:, steps, objects]  # (V, P)
