@@ -12,33 +12,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from stochastic_defects import DEFECTS, judge, mild_noise, oracle, split_world  # noqa: E402
-from test_stochastic_minigrid import TAKES, WORLDS  # noqa: E402
+from test_stochastic_minigrid import TAKES, WORLDS, build_world  # noqa: E402
 
-from simgate_tracking.probes import build_probe_set  # noqa: E402
-from simgate_tracking.probes.minigrid import go_to_goal, minigrid_actions, minigrid_objects  # noqa: E402
 from simgate_tracking.toy import make_probe_set  # noqa: E402
 
 
 def worlds() -> dict[str, object]:
     found = {
         "toy world, random distractor": split_world(
-            make_probe_set(num_episodes=12, num_branches=3, horizon=10, seed=0, takes=TAKES + 2, stochastic=True), TAKES
+            make_probe_set(num_episodes=12, num_branches=3, horizon=10, seed=0, takes=TAKES + 2, stochastic=True),
+            TAKES,
         )
     }
-    for name, (make_env, horizon) in WORLDS.items():
-        probe = build_probe_set(
-            make_env(),
-            range(16),
-            go_to_goal,
-            num_counterfactual=2,
-            horizon=horizon,
-            size=(40, 40),
-            action_encoder=minigrid_actions(6),
-            mask_extractor=minigrid_objects,
-            takes=TAKES + 2,
-            name=name,
-        )
-        found[name] = split_world(probe, TAKES)
+    found.update({name: build_world(name) for name in WORLDS})
     return found
 
 
