@@ -6,13 +6,13 @@ Examples::
     python -m benchmarks --size 4x3x8x3x32x32 --repeats 1 --slow-repeats 1 --no-demo
     python -m benchmarks --device cuda --dtype float32 --dtype bfloat16
     python -m benchmarks --takes 0                # without the stochastic-world (R real takes) rows
+    python -m benchmarks --markdown docs/performance-figures.md   # also write the figures as a Markdown page
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -22,7 +22,8 @@ import torch
 
 from benchmarks.bundle import Size, make_bundle, make_takes_bundle
 from benchmarks.compile import kernel_cost
-from benchmarks.demo_share import DEMO_EPOCHS, DEMO_WINDOWS, gate_share
+from benchmarks.demo_share import DEMO_EPOCHS, DEMO_WINDOWS, GateShare, gate_share
+from benchmarks.markdown import MarkdownReport, cpu_name
 from benchmarks.memory import gate_check_peak, scorecard_state_bytes
 from benchmarks.speed import measure_speed
 from benchmarks.table import (
@@ -59,6 +60,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-demo", action="store_true", help="skip the gate's share of the demo's training time")
     parser.add_argument("--demo-epochs", type=int, default=DEMO_EPOCHS, help="epochs of the demo's training")
     parser.add_argument("--demo-windows", type=int, default=DEMO_WINDOWS, help="training windows per demo epoch")
+    parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the figures as a Markdown page")
     args = parser.parse_args(argv)
     if min(args.repeats, args.slow_repeats, args.threads, args.batch_size, args.demo_epochs, args.demo_windows) < 1:
         parser.error("--repeats, --slow-repeats, --threads, --batch-size and --demo-* must be >= 1")
@@ -75,12 +77,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def machine(device: str) -> str:
     """One line naming the machine: CPU, cores and threads, torch version, GPU when used."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model")]
-        cpu = next((name for name in names if not name.isdigit()), cpu)
-    line = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    line = f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
     if device == "cuda":
         line += f", {torch.cuda.get_device_name()}"
     if hasattr(os, "getloadavg"):
@@ -89,10 +86,25 @@ def machine(device: str) -> str:
     return line
 
 
+def closing_notes(device: str, share: GateShare | None) -> list[str]:
+    """The lines after the targets: the gate's share of the demo by part, and what the CPU kernel costs a process."""
+    notes = [] if share is None else [f"gate hook in the demo, as shares of training time: {share.breakdown()}"]
+    if device == "cpu" and compiled_kernel() is None:
+        notes.append("CPU kernel: not used here (numba missing, NUMBA_DISABLE_JIT=1 or SIMGATE_CPU_KERNEL=0)")
+    elif device == "cpu":
+        cost = kernel_cost()
+        notes.append(
+            f"CPU kernel, once per process: {cost.compile_seconds:.2f} s for the first update with an empty kernel "
+            f"cache (compiling), {cost.cached_seconds:.2f} s once cached (loading it)"
+        )
+    return notes
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every benchmark, print the tables; exit status 1 if a measured target fails."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    report = MarkdownReport(sys.argv[1:] if argv is None else argv, args.device)
     print(f"# simgate-tracking benchmarks on {machine(args.device)}", flush=True)
     targets: list[Target] = []
     for size in args.size:
@@ -104,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     moved, size, args.repeats, args.slow_repeats, with_naive=not args.no_naive and dtype == "float32"
                 )
             print("\n" + speed_table(result), flush=True)
+            report.speed(result)
             targets += speed_targets(result)
         if args.takes:
             takes_bundle = make_takes_bundle(size, args.takes)
@@ -113,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         takes_bundle.to(args.device, DTYPES[dtype]), size, args.repeats, args.slow_repeats
                     )
                 print("\n" + takes_table(found), flush=True)
+                report.takes(found)
                 targets += takes_targets(found)
     first = make_bundle(args.size[0]).to(args.device)
     small, large = scorecard_state_bytes(first, 1), scorecard_state_bytes(first, 16)
@@ -133,16 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     targets += share_targets(share)
     load = f", load average {os.getloadavg()[0]:.1f} at the end" if hasattr(os, "getloadavg") else ""
     print(f"\n## targets (memory: {peak.method}{load})\n" + targets_table(targets), flush=True)
-    if share is not None:
-        print(f"gate hook in the demo, as shares of training time: {share.breakdown()}")
-    if args.device == "cpu" and compiled_kernel() is None:
-        print("CPU kernel: not used here (numba missing, NUMBA_DISABLE_JIT=1 or SIMGATE_CPU_KERNEL=0)")
-    elif args.device == "cpu":
-        cost = kernel_cost()
-        print(
-            f"CPU kernel, once per process: {cost.compile_seconds:.2f} s for the first update with an empty kernel "
-            f"cache (compiling), {cost.cached_seconds:.2f} s once cached (loading it)"
-        )
+    report.targets(targets, peak.method)
+    for note in closing_notes(args.device, share):
+        print(note)
+        report.note(note)
+    if args.markdown:
+        report.write(args.markdown)
+        print(f"figures written to {args.markdown}")
     return 1 if any(t.passed is False for t in targets) else 0
 
 
