@@ -290,3 +290,20 @@ def test_predictions_helper_is_what_the_validation_suite_scores() -> None:
     card = SimulatorScorecard()
     card.update(preds.frames, scene.targets, second=preds.second, masks=scene.masks, visible=scene.visible)
     assert all(float(card.compute()[axis]) > 0.99 for axis in ("controllability", "object_persistence"))
+
+
+def test_without_numba_installed_the_scorecard_scores_silently(tmp_path) -> None:
+    """numba is an extra: a process where it cannot be imported scores on the tensor path, with no warning."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, warnings; sys.modules['numba'] = None;"  # an import of numba now raises ImportError
+        "warnings.simplefilter('error');"
+        "import torch; from simgate_tracking.functional import _fused; _fused.KERNEL_MIN_VALUES = 0;"
+        "from simgate_tracking.metrics import SimulatorScorecard;"
+        "real = torch.rand(2, 2, 3, 3, 8, 8); card = SimulatorScorecard(); card.update(real, real, second=real[:, 0]);"
+        "assert _fused.compiled_kernel() is None and float(card.compute()['controllability']) == 1.0; print('ok')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
