@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -18,22 +20,42 @@ def require(ok: bool, field: str, expected: str, got: Any) -> None:
         raise ValueError(f"ProbeSet: expected `{field}` {expected} but got {got}")
 
 
+def check_has_data(fields: Mapping[str, Any]) -> None:
+    """Every given tensor (or take of one) holds values: a tensor on the meta device has none to check or score."""
+    for name, value in fields.items():
+        for x in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(x, Tensor):
+                require(x.device.type != "meta", name, "to hold values (not on the meta device)", "a meta tensor")
+
+
 def check_frames(x: Tensor, field: str, rank: int, layout: str) -> None:
     """Frames: a tensor of the given rank, uint8 or float, finite and in [0, 1]."""
     require(isinstance(x, Tensor), field, f"to be a torch.Tensor of shape {layout}", type(x).__name__)
     require(x.ndim == rank, field, f"to have shape {layout}", f"shape {_shape(x)}")
     require(x.dtype == torch.uint8 or x.is_floating_point(), field, "to be float in [0, 1] or uint8", x.dtype)
-    if x.is_floating_point():
-        require(bool(torch.isfinite(x).all()), field, "to hold only finite values", "NaN or Inf")
-        lo, hi = float(x.min()) if x.numel() else 0.0, float(x.max()) if x.numel() else 0.0
+    if x.is_floating_point() and x.numel():
+        # one pass and no temporary as large as the frames: NaN propagates to both ends, Inf to one
+        lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+        require(math.isfinite(lo) and math.isfinite(hi), field, "to hold only finite values", "NaN or Inf")
         require(lo >= 0.0 and hi <= 1.0, field, "to hold values in [0, 1]", f"values from {lo:.4g} to {hi:.4g}")
+
+
+def as_tensor(x: Any, field: str, layout: str) -> Tensor:
+    """``x`` as a tensor of real or integer numbers; strings, complex numbers and ragged lists are refused."""
+    if not isinstance(x, Tensor):
+        try:
+            x = torch.as_tensor(x)
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            require(False, field, f"to be a tensor of numbers of shape {layout}", type(x).__name__)
+    require(not x.is_complex(), field, "to hold real numbers", x.dtype)
+    return x
 
 
 def check_vector(x: Tensor | None, field: str, n: int, integer: bool) -> Tensor | None:
     """A per-episode vector (N,), optionally of integers (returned as int64); None passes."""
     if x is None:
         return None
-    x = torch.as_tensor(x)
+    x = as_tensor(x, field, "(N,)")
     require(x.ndim == 1 and x.shape[0] == n, field, f"to have shape (N,) = ({n},)", f"shape {_shape(x)}")
     if integer:
         require(not x.is_floating_point() and x.dtype != torch.bool, field, "to be an integer tensor", x.dtype)
@@ -41,11 +63,15 @@ def check_vector(x: Tensor | None, field: str, n: int, integer: bool) -> Tensor 
     return x
 
 
-def check_group_ids(groups: Tensor | None) -> Tensor | None:
-    """Policy ids index per-policy sums: none may be negative."""
+def check_group_ids(groups: Tensor | None, n: int) -> Tensor | None:
+    """Policy ids index per-policy sums, one per id up to the largest: ids run from 0 and stay below N."""
     if groups is not None and groups.numel():
-        lowest = int(groups.min())
+        lowest, highest = (int(v) for v in torch.aminmax(groups))
         require(lowest >= 0, "groups", "to hold policy ids >= 0", f"an id of {lowest}")
+        # N episodes hold at most N policies: a larger id would only make the per-policy sums huge
+        require(
+            highest < n, "groups", f"to hold policy ids below the number of episodes N = {n}", f"an id of {highest}"
+        )
     return groups
 
 
@@ -107,7 +133,12 @@ def check_episodes(context: Tensor, actions: Tensor, targets: Tensor) -> tuple[i
         f"shape {_shape(actions)}",
     )
     require(actions.shape[3] > 0, "actions", "to hold actions of size A >= 1", f"shape {_shape(actions)}")
-    require(actions.dtype != torch.bool, "actions", "to be a real or integer tensor", actions.dtype)
+    require(
+        actions.dtype != torch.bool and not actions.is_complex(),
+        "actions",
+        "to be a real or integer tensor",
+        actions.dtype,
+    )
     if actions.is_floating_point():
         require(bool(torch.isfinite(actions).all()), "actions", "to hold only finite values", "NaN or Inf")
     return n, branches, horizon, h, w
@@ -156,7 +187,7 @@ def check_outcomes(outcomes: Tensor | None, n: int, branches: int, takes: int = 
     """Real task outcomes: (N, [R]) for the reference branch or (N, [R,] K+1) per branch, finite."""
     if outcomes is None:
         return None
-    outcomes = torch.as_tensor(outcomes)
+    outcomes = as_tensor(outcomes, "outcomes", "(N,) or (N, K+1)")
     shapes: tuple[tuple[int, ...], ...]
     if takes == 1:
         shapes, expected = ((n,), (n, branches)), f"(N,) = ({n},) or (N, K+1) = ({n}, {branches})"
@@ -167,3 +198,34 @@ def check_outcomes(outcomes: Tensor | None, n: int, branches: int, takes: int = 
     if outcomes.is_floating_point():
         require(bool(torch.isfinite(outcomes).all()), "outcomes", "to hold only finite values", "NaN or Inf")
     return outcomes
+
+
+def check_storage(tensors: Mapping[str, Tensor], where: str) -> None:
+    """Tensors read from a file each own their bytes: contiguous, within their storage, apart from each other.
+
+    ``ProbeSet.save`` writes every field as one contiguous block. A stride of 0, or any other self-overlap, would let
+    a few stored bytes stand for gigabytes of frames once copied, checked or hashed.
+
+    Raises:
+        ValueError: Naming the file and the field, before any value is read.
+    """
+
+    def expect(ok: bool, name: str, expected: str, got: str) -> None:
+        if not ok:
+            raise ValueError(f"Probe set {where!r}: expected `{name}` {expected} but got {got}")
+
+    spans: list[tuple[str, int, int, int]] = []
+    for name, x in tensors.items():
+        size = int(x.numel()) * x.element_size()
+        stored = f"strides {tuple(x.stride())} for shape {_shape(x)}"
+        expect(x.is_contiguous(), name, "to be stored contiguously, as ProbeSet.save writes it", stored)
+        storage = x.untyped_storage()
+        start = int(x.storage_offset()) * x.element_size()
+        backed = f"to be backed by the file's bytes: {size} bytes from byte {start}"
+        expect(start + size <= storage.nbytes(), name, backed, f"a storage of {storage.nbytes()} bytes")
+        if size:
+            spans.append((name, storage.data_ptr(), start, start + size))
+    for i, (name, base, start, end) in enumerate(spans):
+        for other, other_base, other_start, other_end in spans[i + 1 :]:
+            apart = base != other_base or end <= other_start or other_end <= start
+            expect(apart, name, f"to be stored apart from `{other}`", "the two sharing bytes")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -75,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``simgate`` with ``argv`` (default: the command line) and return the exit status.
 
-    ``simgate demo`` returns 0 once the demo ran; ``simgate report`` returns 0, or 2 when ``RUN_DIR`` does not exist
-    or holds no gate report.
+    ``simgate demo`` returns 0 once the demo ran; ``simgate report`` returns 0, 1 when the PNG could not be written
+    or its reader closed the output early (``simgate report RUN | head``), or 2 when ``RUN_DIR`` does not exist or
+    holds no readable gate report. Files that are not gate reports are skipped, each with a line on stderr.
 
     Example:
         >>> import tempfile
@@ -96,7 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         return _demo(args)
-    return _report(Path(args.run_dir), None if args.png is None else Path(args.png))
+    png = None if args.png is None else Path(args.png)
+    if png is not None and args.png.endswith(("/", os.sep)):  # a folder, perhaps still to make
+        png = png / CURVES_PNG
+    return _report_until_reader_leaves(Path(args.run_dir), png)
 
 
 # ------------------------------------------------------------------------ demo
@@ -181,18 +186,54 @@ def _dashboard_hints(out: Path, log_dir: Path, logger_dirs: dict[str, Path]) -> 
 
 
 # ---------------------------------------------------------------------- report
+def _report_until_reader_leaves(run_dir: Path, png: Path | None) -> int:
+    """``simgate report``; when stdout's reader leaves early (``| head``), stop quietly instead of a traceback."""
+    try:
+        status = _report(run_dir, png)
+        sys.stdout.flush()  # inside the try: a pipe closed early fails here, not at interpreter exit
+    except BrokenPipeError:
+        # nothing more can be shown; point stdout at devnull so Python's own flush at exit has nowhere to fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return status
+
+
 def _report(run_dir: Path, png: Path | None) -> int:
     if not run_dir.exists():
         print(f"simgate report: {run_dir} does not exist", file=sys.stderr)
         return 2
-    folders = sorted({path.parent for path in run_dir.rglob("check-*.json")}, key=lambda p: p.stat().st_mtime)
+    files = [path for path in run_dir.rglob("check-*.json") if path.is_file()]
+    folders = sorted({path.parent for path in files}, key=lambda p: p.stat().st_mtime)
     if not folders:
         print(f"simgate report: no gate reports (check-<step>.json) under {run_dir}", file=sys.stderr)
         return 2
     if len(folders) > 1:
         others = ", ".join(str(folder) for folder in folders[:-1])
         print(f"{len(folders)} runs under {run_dir}; reading the latest, {folders[-1]} (others: {others})\n")
-    reports = read_reports(folders[-1])
+    reports = read_reports(folders[-1], on_skip=_say_skipped)
+    if not reports:
+        print(f"simgate report: no readable gate reports under {folders[-1]}", file=sys.stderr)
+        return 2
+    _print_latest(reports)
+    target = png or run_dir / CURVES_PNG
+    if target.is_dir():
+        target = target / CURVES_PNG
+    try:
+        plot_curves(reports, target)
+    except (OSError, ModuleNotFoundError) as err:
+        reason = f"{err.strerror}" if isinstance(err, OSError) and err.strerror else str(err)
+        print(f"\nPer-axis curves could not be written to {target}: {reason}", file=sys.stderr)
+        return 1
+    print(f"\nPer-axis curves: {target}")
+    return 0
+
+
+def _say_skipped(path: Path, reason: str) -> None:
+    print(f"simgate report: skipping {path}: {reason}", file=sys.stderr)
+
+
+def _print_latest(reports: list[dict[str, Any]]) -> None:
+    """The latest check's scorecard, with reality's column, the planning probe's latest result and its alerts."""
     latest = _in_axis_order(reports[-1])
     print(
         f"{len(reports)} checks; latest at step {latest.get('step')} (epoch {latest.get('epoch')}), probe set "
@@ -203,15 +244,13 @@ def _report(run_dir: Path, png: Path | None) -> int:
     print(_scorecard(GateResult.from_dict(latest), reality))
     if reality:
         print(f"  {REALITY_NOTE}")
-    planned = [report for report in reports if "planning" in report]
+    planned = [report for report in reports if isinstance(report.get("planning"), dict)]
     if planned:  # the planning probe runs every few checks: its latest result, with the step it ran at
         print(_planning_line(planned[-1]))
-    for alert in latest.get("alerts", []):
-        print(f"  ALERT {alert.get('level')}: {alert.get('title')}")
-    target = png or run_dir / CURVES_PNG
-    plot_curves(reports, target)
-    print(f"\nPer-axis curves: {target}")
-    return 0
+    alerts = latest.get("alerts")
+    for alert in alerts if isinstance(alerts, list) else []:
+        if isinstance(alert, dict):
+            print(f"  ALERT {alert.get('level')}: {alert.get('title')}")
 
 
 def _planning_line(report: dict[str, Any]) -> str:
@@ -222,7 +261,8 @@ def _planning_line(report: dict[str, Any]) -> str:
         '  planning: 1/2 episodes reach the goal with the model, 2/2 with the real environment (step 320)'
     """
     planning = report["planning"]
-    success, real = list(planning.get("success", [])), list(planning.get("success_real", []))
+    success, real = planning.get("success"), planning.get("success_real")
+    success, real = [list(x) if isinstance(x, list) else [] for x in (success, real)]
     summary = PlanningResult(success, real, steps=[], steps_real=[]).summary()
     return f"  {summary} (step {report.get('step')})"
 
@@ -273,7 +313,10 @@ def _in_axis_order(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def plot_curves(reports: Sequence[dict[str, Any]], path: Path) -> None:
-    """Draw every gated axis over training steps, each with its threshold, and save a PNG.
+    """Draw every gated score over training steps, each with its threshold, and save a PNG.
+
+    One panel per gated score: the simulator axes in their order, then any other the gate judged (``psnr``, the
+    planning probe's success), on its own scale.
 
     When some report holds reality's own score below 1 (``real_baseline``: the real takes of a stochastic world,
     each held out against the others), every panel also draws it as a dashed grey line: the score a perfect
@@ -285,6 +328,8 @@ def plot_curves(reports: Sequence[dict[str, Any]], path: Path) -> None:
 
     Raises:
         ModuleNotFoundError: If matplotlib is not installed.
+        ValueError: If no report holds a gated score.
+        OSError: If the PNG cannot be written.
 
     Example:
         >>> import tempfile
@@ -306,8 +351,10 @@ def plot_curves(reports: Sequence[dict[str, Any]], path: Path) -> None:
             "simgate report draws curves with matplotlib: pip install simgate-tracking[media]"
         ) from err
     steps = [int(report.get("step", 0)) for report in reports]
-    names = [axis for axis in AXES if any(axis in report.get("scores", {}) for report in reports)]
-    figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), sharey=True, squeeze=False)
+    names = _curve_names(reports)
+    if not names:
+        raise ValueError("Expected reports with gated scores to draw but got none")
+    figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), squeeze=False)
     last = GateResult.from_dict(reports[-1])
     baselines = [_real_baseline(report) for report in reports]
     reality = any(_reality_shown(baseline) for baseline in baselines)
@@ -316,22 +363,36 @@ def plot_curves(reports: Sequence[dict[str, Any]], path: Path) -> None:
         thresholds = [report.get("thresholds", {}).get(name, float("nan")) for report in reports]
         ax.plot(steps, scores, marker="o", markersize=3, label="score")
         ax.plot(steps, thresholds, linestyle="--", color="tab:red", label="threshold")
-        if reality:  # where a perfect simulator of a stochastic world would sit
+        if reality and name in AXES:  # where a perfect simulator of a stochastic world would sit
             own = [baseline.get(name, float("nan")) for baseline in baselines]
             ax.plot(steps, own, linestyle="--", color="dimgray", label="reality")
         failing = name in last.failing_axes  # the latest check's failing axes get red titles
         ax.set_title(name.replace("_", " "), fontsize=10, color="tab:red" if failing else "black")
         ax.set_xlabel("step")
-        ax.set_ylim(-0.02, 1.02)
+        if all(0.0 <= value <= 1.0 for value in scores + thresholds if value == value):
+            ax.set_ylim(-0.02, 1.02)  # a score in [0, 1]; another (a PSNR in dB) keeps its own scale
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("score")
     axes[0][0].legend(loc="lower right", fontsize=8)
     verdict = "PASS" if last.passed else f"FAIL, weakest {last.weakest_axis}"
     figure.suptitle(f"simulator gate over training (latest: {verdict})", fontsize=11)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=100)
+    finally:
+        plt.close(figure)
+
+
+def _curve_names(reports: Sequence[dict[str, Any]]) -> list[str]:
+    """Every gated score of the reports: the simulator axes in their order, then any other (``psnr``, planning).
+
+    Example:
+        >>> _curve_names([{"scores": {"psnr": 25.0}}, {"scores": {"task_validity": 0.5, "controllability": 0.9}}])
+        ['controllability', 'task_validity', 'psnr']
+    """
+    seen = [name for report in reports for name in report.get("scores", {})]
+    return [axis for axis in AXES if axis in seen] + [name for name in dict.fromkeys(seen) if name not in AXES]
 
 
 if __name__ == "__main__":

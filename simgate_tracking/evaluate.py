@@ -10,7 +10,7 @@ from torch import nn
 
 from simgate_tracking.gate import DEFAULT_THRESHOLD, GateResult, SimulatorGate
 from simgate_tracking.probe import ProbeSet
-from simgate_tracking.rollout import ProbeRunner, ProgressFn, TaskFn, resolve_rollout_fn
+from simgate_tracking.rollout import UNIT_RANGE, ProbeRunner, ProgressFn, TaskFn, ValueRangeLike, resolve_rollout_fn
 
 
 def evaluate(
@@ -21,6 +21,7 @@ def evaluate(
     batch_size: int = 8,
     device: torch.device | str | None = None,
     progress: ProgressFn | None = None,
+    value_range: ValueRangeLike = UNIT_RANGE,
 ) -> GateResult:
     """Score a world model on a probe set and judge it: the same rollouts and maths as the Lightning callback.
 
@@ -29,10 +30,13 @@ def evaluate(
             (an ``nn.Module`` is put in eval mode for the check and restored after).
         probe_set: The probe episodes.
         threshold: One threshold or per-axis thresholds, as :class:`SimulatorGate` takes.
-        task_fn: Judges task outcomes on model futures, ``(B, T, C, H, W) -> (B,)``.
+        task_fn: Judges task outcomes on model futures, ``(B, T, C, H, W) -> (B,)``, in [0, 1].
         batch_size: Episodes per world-model call.
         device: Where the probe episodes go; default: the model's first parameter's device, else CPU.
         progress: Called as ``progress(done, total)`` after every world-model batch.
+        value_range: The values the model's float frames span, ``(low, high)``, rescaled to [0, 1] before scoring:
+            ``(-1, 1)`` for a tanh output, ``(0, 255)`` for pixel values. Frames that leave it by more than 10% of it
+            get a warning naming both ranges.
 
     Returns:
         The gate's verdict, with frame quality and delta-PSNR in ``extras``.
@@ -54,7 +58,7 @@ def evaluate(
     if device is None:
         params = list(module.parameters()) if isinstance(module, nn.Module) else []
         device = params[0].device if params else torch.device("cpu")
-    runner = ProbeRunner(probe_set, batch_size=batch_size, task_fn=task_fn)
+    runner = ProbeRunner(probe_set, batch_size=batch_size, task_fn=task_fn, value_range=value_range)
     scorecard = runner.make_scorecard().to(device)
     was_training = module.training if isinstance(module, nn.Module) else False
     try:

@@ -48,7 +48,9 @@ class TinyWorldModel(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
-        pass
+        context, actions, future = batch
+        if self.log_loss:
+            self.log("val_mse", (self.rollout(context, actions) - future).square().mean())
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=0.002)
@@ -99,7 +101,8 @@ def test_a_training_run_fills_every_dashboard_on_the_training_step_axis(tmp_path
     gate = SimulatorGateCallback(_probe_set(), batch_size=4, num_sample_episodes=2)
     _fit(tmp_path, [wandb_logger, tensorboard, csv_logger], [gate], TinyWorldModel())
     wandb_logger.experiment.finish()
-    steps = [BATCHES_PER_EPOCH, 2 * BATCHES_PER_EPOCH]
+    global_steps = [BATCHES_PER_EPOCH, 2 * BATCHES_PER_EPOCH]  # the checks' training steps: reports and captions
+    steps = [step - 1 for step in global_steps]  # where Lightning logs each validation run's own metrics
     assert not gate.history[0].passed and gate.history[-1].passed  # the curves have something to show
 
     rows = history_rows(read_finished_run(tmp_path))
@@ -107,10 +110,12 @@ def test_a_training_run_fills_every_dashboard_on_the_training_step_axis(tmp_path
     assert [row["trainer/global_step"] for row in checks] == steps
     assert [row["simgate/min_axis"] for row in checks] == pytest.approx([r.min_axis for r in gate.history])
     assert any("train_loss" in row for row in rows)  # Lightning's own curves share the step axis
+    assert [row["trainer/global_step"] for row in rows if "val_mse" in row] == steps  # the same x as the gate's
     video = run_file(tmp_path).parent / "files" / checks[-1]["simgate/rollouts"]["path"]
-    assert video.is_file() and checks[-1]["simgate/rollouts"]["caption"].startswith(f"step {steps[-1]}: PASS")
+    assert video.is_file() and checks[-1]["simgate/rollouts"]["caption"].startswith(f"step {global_steps[-1]}: PASS")
 
     events = _tensorboard(tensorboard.log_dir)
+    assert [e.step for e in events.Scalars("val_mse")] == steps
     assert [e.step for e in events.Scalars("simgate/min_axis")] == steps
     assert [e.step for e in events.Scalars("simgate/controllability")] == steps
     gifs = events.Images("simgate/rollouts")
@@ -119,11 +124,14 @@ def test_a_training_run_fills_every_dashboard_on_the_training_step_axis(tmp_path
     (alert,) = events.Tensors("simgate/alerts/text_summary")  # the first check failed: an alert at its step
     weakest = gate.history[0].weakest_axis
     assert alert.step == steps[0]
-    assert f"simulator gate failed at step {steps[0]}: {weakest} = " in alert.tensor_proto.string_val[0].decode()
+    assert f"simulator gate failed at step {global_steps[0]}: {weakest} = " in alert.tensor_proto.string_val[0].decode()
 
     with open(f"{csv_logger.log_dir}/metrics.csv") as handle:
-        logged = [row for row in csv.DictReader(handle) if row.get("simgate/min_axis")]
-    assert [int(row["step"]) for row in logged] == steps
+        table = list(csv.DictReader(handle))
+    logged = [row for row in table if row.get("simgate/min_axis")]
+    assert [int(row["step"]) for row in logged] == steps  # the rows of Lightning's own validation metrics
+    assert [int(row["step"]) for row in table if row.get("val_mse")] == steps
+    assert [int(row["epoch"]) for row in logged] == [0, 1]
 
 
 class WandbGoesDown(Callback):
@@ -146,4 +154,4 @@ def test_a_dashboard_that_fails_warns_once_and_training_goes_on(tmp_path):
         assert trainer.callback_metrics[f"simgate/{axis}"].item() == pytest.approx(gate.history[-1].scores[axis])
     assert trainer.callback_metrics["simgate/weakest_axis"].item() == AXES.index(gate.history[-1].weakest_axis)
     events = _tensorboard(tensorboard.log_dir)
-    assert [e.step for e in events.Scalars("simgate/min_axis")] == [BATCHES_PER_EPOCH, 2 * BATCHES_PER_EPOCH]
+    assert [e.step for e in events.Scalars("simgate/min_axis")] == [BATCHES_PER_EPOCH - 1, 2 * BATCHES_PER_EPOCH - 1]

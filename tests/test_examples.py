@@ -44,8 +44,8 @@ def test_add_callback_puts_the_gate_in_callback_metrics_and_on_tensorboard(tmp_p
         ast.literal_eval(listed)
     )
     run = tmp_path / "runs" / "add_callback" / "version_0"
-    assert [e.step for e in _scalars(run, "simgate/min_axis")] == [2]
-    assert (run / "simgate" / "check-2.json").is_file()
+    assert [e.step for e in _scalars(run, "simgate/min_axis")] == [1]  # where Lightning logs that validation run
+    assert (run / "simgate" / "check-2.json").is_file()  # named by global_step, as ModelCheckpoint's {step}
 
 
 def test_plain_pytorch_loop_scores_every_epoch_and_writes_reports_and_curves(tmp_path):

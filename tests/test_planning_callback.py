@@ -71,17 +71,18 @@ def test_planning_every_n_checks_reaches_metrics_reports_and_both_dashboards(tmp
 
     events = EventAccumulator(str(tensorboard.log_dir), size_guidance={"images": 0, "scalars": 0, "tensors": 0})
     events.Reload()
+    # the dashboards put each check where Lightning logs its validation run's metrics: one step before global_step
     for key in PLANNING_KEYS:
-        assert [e.step for e in events.Scalars(f"simgate/{key}")] == planned
-    assert [e.step for e in events.Scalars("simgate/decision_no_regret")] == steps
+        assert [e.step + 1 for e in events.Scalars(f"simgate/{key}")] == planned
+    assert [e.step + 1 for e in events.Scalars("simgate/decision_no_regret")] == steps
     gifs = events.Images("simgate/planning")
-    assert [e.step for e in gifs] == planned
+    assert [e.step + 1 for e in gifs] == planned
     assert Image.open(io.BytesIO(gifs[0].encoded_image_string)).n_frames == MAX_STEPS
     (layout,) = events.Tensors("custom_scalars__config__")
     assert b"decision quality" in layout.tensor_proto.string_val[0]
 
     rows = [row for row in history_rows(read_finished_run(tmp_path)) if "simgate/min_axis" in row]
-    assert [row["trainer/global_step"] for row in rows if "simgate/planning_success" in row] == planned
+    assert [row["trainer/global_step"] + 1 for row in rows if "simgate/planning_success" in row] == planned
     assert all("simgate/task_validity" in row and "simgate/decision_no_regret" in row for row in rows)
     videos = [row["simgate/planning"] for row in rows if "simgate/planning" in row]
     assert len(videos) == 2 and videos[0]["caption"].startswith("step 2, planning: ")

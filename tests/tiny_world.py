@@ -102,3 +102,8 @@ def trainer(tmp_path, callbacks, max_epochs: int = 3, **kwargs) -> pl.Trainer:
     )
     options.update(kwargs)
     return pl.Trainer(callbacks=callbacks, **options)
+
+
+def oracle_rollout(context: Tensor, actions: Tensor, generator: list[torch.Generator] | None = None) -> Tensor:
+    """Reality itself as a world model: what a `rollout_fn` import string ("tiny_world:oracle_rollout") names."""
+    return simulate(context, actions, true_weights())

@@ -6,6 +6,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
 from simgate_tracking.callbacks.gate import SimulatorGateCallback
@@ -72,8 +73,8 @@ class GateEarlyStopping(Callback):
         return True
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Judge the gate checks that ran since the last validation."""
-        if trainer.sanity_checking:
+        """Judge the gate checks that ran since the last validation (in ``fit`` only, never in the sanity check)."""
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
             return
         gates = [cb for cb in trainer.callbacks if isinstance(cb, SimulatorGateCallback)]  # type: ignore[attr-defined]
         if not gates:

@@ -11,9 +11,11 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
-from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 
 from simgate_tracking.alerts import AlertPolicy
+from simgate_tracking.callbacks._config import as_callable, as_probe_set
+from simgate_tracking.callbacks._schedule import alias, logging_step, slashed_checkpoint_names, why_fit_never_runs
 from simgate_tracking.callbacks.progress import gate_progress
 from simgate_tracking.gate import DEFAULT_THRESHOLD, GateResult, SimulatorGate
 from simgate_tracking.loggers import GateLogger, gate_loggers_for, gate_scalars, safe_finalize, safe_log
@@ -36,33 +38,44 @@ PREFIX = "simgate"
 class SimulatorGateCallback(Callback):
     """Score the model as a simulator on a fixed probe set at the end of validation, and judge it.
 
-    Every ``every_n_epochs`` validation runs of ``fit`` (never the sanity check), with the model in eval mode and
-    gradients off, it rolls out every probe episode's reference and counterfactual branches (batched, on the
-    module's device, one seeded ``torch.Generator`` per episode), rolls the reference branch out again in reverse
-    batch order (reset reproducibility), judges task outcomes with ``task_fn``, and produces a
-    :class:`~simgate_tracking.GateResult`. Then it:
+    Every ``every_n_epochs`` validation runs of ``fit`` (never the sanity check), and once in ``trainer.validate``,
+    with the model in eval mode and gradients off, it rolls out every probe episode's reference and counterfactual
+    branches (batched, on the module's device, one seeded ``torch.Generator`` per episode), rolls the reference
+    branch out again in reverse batch order (reset reproducibility), judges task outcomes with ``task_fn``, and
+    produces a :class:`~simgate_tracking.GateResult`. Then it:
 
     - puts ``simgate/<axis>``, ``simgate/min_axis``, ``simgate/passed``, ``simgate/weakest_axis`` (index into
       :data:`~simgate_tracking.AXES`) and ``simgate/psnr``, ``simgate/ssim``, ``simgate/delta_psnr`` in
-      ``trainer.callback_metrics``, so ``EarlyStopping`` and ``ModelCheckpoint`` can monitor them;
+      ``trainer.callback_metrics``, so ``EarlyStopping`` and ``ModelCheckpoint`` can monitor them, each also under
+      its name without "/" (``simgate_min_axis``) for checkpoint file names;
     - with a ``planning_probe``, every ``planning_every_n_checks`` checks (the first one included) plans with the
       model in the real environment on rank zero and adds ``simgate/planning_success`` and
       ``simgate/planning_success_real`` (the same planner imagining with the real environment), broadcast to every
       rank; not gated unless ``threshold`` names them;
-    - writes ``simgate/check-<step>.json`` under the run's log directory (rank zero only);
-    - sends curves, sample rollouts and alerts to the Trainer's W&B and TensorBoard loggers, and the scalars to
-      every other Lightning logger.
+    - writes ``simgate/check-<step>.json`` under the run's log directory (rank zero only; none under
+      ``fast_dev_run``), ``<step>`` being ``trainer.global_step`` as in ``ModelCheckpoint``'s ``{step}``;
+    - sends curves, sample rollouts and alerts to the Trainer's W&B and TensorBoard loggers, and the scalars (with
+      the epoch) to every other Lightning logger, at the step Lightning logs that validation run's own metrics at.
+
+    ``trainer.validate(model)`` scores the model it validates once, at the end of validation: the same scores in
+    ``trainer.callback_metrics`` and on the dashboards, a report ``simgate/validate-<step>.json``, the verdict table
+    as a rank-zero message; it adds nothing to the fit's history, alerts or early stopping. ``trainer.test`` and
+    ``trainer.predict`` never run the gate, and say so. A fit that will never validate (``limit_val_batches=0``, no
+    ``validation_step``, ...) warns at its start, and one that ran no check warns at its end.
 
     RNG states, train/eval mode and grad mode are restored: training with and without the callback gives the same
     weights. Under DDP, each rank scores its shard of the probe episodes and metric states are synced.
 
     Args:
-        probe_set: The probe episodes, the same at every check.
+        probe_set: The probe episodes, the same at every check: a :class:`~simgate_tracking.ProbeSet`, or the path
+            of one written by :meth:`~simgate_tracking.ProbeSet.save` (as a config file gives it).
         threshold: One gate threshold, or per-axis thresholds.
         every_n_epochs: Run the gate every this many validation runs.
-        rollout_fn: ``rollout(context, actions, generator=None) -> frames``; default: the LightningModule's
+        rollout_fn: ``rollout(context, actions, generator=None) -> frames``, or its import string
+            (``"package.module:function"`` or ``"package.module.function"``); default: the LightningModule's
             ``rollout`` method.
-        task_fn: Judges task outcomes on model futures, ``(B, T, C, H, W) -> (B,)``; needs probe outcomes.
+        task_fn: Judges task outcomes on model futures, ``(B, T, C, H, W) -> (B,)``, or its import string; needs
+            probe outcomes.
         batch_size: Episodes per world-model call.
         num_sample_episodes: Probe episodes whose rollouts go to the dashboards as media (0: none).
         report_dir: Where JSON reports go; default ``<trainer.log_dir>/simgate``.
@@ -77,11 +90,11 @@ class SimulatorGateCallback(Callback):
 
     def __init__(
         self,
-        probe_set: ProbeSet,
+        probe_set: str | os.PathLike[str] | ProbeSet,
         threshold: float | Mapping[str, float] = DEFAULT_THRESHOLD,
         every_n_epochs: int = 1,
-        rollout_fn: RolloutFn | None = None,
-        task_fn: TaskFn | None = None,
+        rollout_fn: str | RolloutFn | None = None,
+        task_fn: str | TaskFn | None = None,
         batch_size: int = 8,
         num_sample_episodes: int = 2,
         report_dir: str | os.PathLike[str] | None = None,
@@ -89,8 +102,9 @@ class SimulatorGateCallback(Callback):
         planning_probe: PlanningProbe | None = None,
         planning_every_n_checks: int = 5,
     ) -> None:
-        if not isinstance(probe_set, ProbeSet):
-            raise ValueError(f"Expected argument `probe_set` to be a ProbeSet but got {type(probe_set).__name__}")
+        probe_set = as_probe_set(probe_set)
+        given_rollout: RolloutFn | None = as_callable(rollout_fn, "rollout_fn")
+        task: TaskFn | None = as_callable(task_fn, "task_fn")
         for name, value, low in (
             ("every_n_epochs", every_n_epochs, 1),
             ("num_sample_episodes", num_sample_episodes, 0),
@@ -98,7 +112,7 @@ class SimulatorGateCallback(Callback):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"Expected argument `{name}` to be an int >= {low} but got {value!r}")
-        if task_fn is not None and probe_set.outcomes is None:
+        if task is not None and probe_set.outcomes is None:
             raise ValueError("Expected `probe_set.outcomes` (real task outcomes) with a `task_fn` but got None")
         if planning_probe is not None and not isinstance(planning_probe, PlanningProbe):
             raise ValueError(
@@ -108,8 +122,9 @@ class SimulatorGateCallback(Callback):
         self.probe_set = probe_set
         self.gate = SimulatorGate(threshold)
         self.every_n_epochs = every_n_epochs
-        self.rollout_fn = rollout_fn
-        self.runner = ProbeRunner(probe_set, batch_size=batch_size, task_fn=task_fn)
+        self.rollout_fn = given_rollout
+        self._given_rollout_fn = given_rollout
+        self.runner = ProbeRunner(probe_set, batch_size=batch_size, task_fn=task)
         self.sample_episodes = tuple(range(min(num_sample_episodes, len(probe_set))))
         self.report_dir = None if report_dir is None else Path(report_dir)
         self.alert_policy = alert_policy or AlertPolicy()
@@ -120,6 +135,8 @@ class SimulatorGateCallback(Callback):
         self.validation_runs = 0
         self._gate_loggers: list[GateLogger] = []
         self._dead_loggers: set[int] = set()
+        self._checks_this_fit = 0
+        self._said_never_runs = False
 
     @property
     def state_key(self) -> str:
@@ -128,17 +145,37 @@ class SimulatorGateCallback(Callback):
 
     # ----------------------------------------------------------------- setup
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Resolve the rollout function, the report directory and the Trainer's dashboards."""
-        if stage != TrainerFn.FITTING:
+        """Resolve the rollout function, the report directory and the Trainer's dashboards (fit and validate)."""
+        if stage not in (TrainerFn.FITTING, TrainerFn.VALIDATING):
+            rank_zero_warn(
+                f"SimulatorGateCallback does not run in `trainer.{TrainerFn(stage).value}()`: the gate scores the "
+                "probe set at the end of validation only. Score a model with `trainer.validate(model)` or "
+                "`simgate_tracking.evaluate`."
+            )
             return
-        if self.rollout_fn is None:
-            self.rollout_fn = resolve_rollout_fn(pl_module)
+        self.rollout_fn = self._given_rollout_fn or resolve_rollout_fn(pl_module)
         if self.report_dir is None:
             self.report_dir = Path(trainer.log_dir or trainer.default_root_dir) / PREFIX
         self._gate_loggers = _gate_loggers_for(trainer) if trainer.is_global_zero else []
+        for filename, name in slashed_checkpoint_names(trainer):
+            if name.startswith(f"{PREFIX}/"):
+                rank_zero_warn(
+                    f"ModelCheckpoint(filename={filename!r}) saves into a folder: Lightning writes the metric's name "
+                    f"before its value and the '/' in {name!r} becomes a path. Write '{{{alias(name)}:.3f}}' (the "
+                    f"same score under a name without '/'), or pass `auto_insert_metric_name=False` with "
+                    f"'{alias(name).removeprefix(PREFIX + '_')}={{{name}:.3f}}'."
+                )
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """One dry rollout of the first probe episode: a probe set that does not fit the model fails now."""
+        """Warn if this fit will never run the gate; one dry rollout: a probe set that does not fit fails now."""
+        self._checks_this_fit = 0
+        reason = why_fit_never_runs(trainer, pl_module, self.every_n_epochs)
+        self._said_never_runs = reason is not None
+        if reason is not None:
+            rank_zero_warn(
+                f"SimulatorGateCallback will never run during this fit: {reason}. No simulator scores, reports or "
+                "gate decisions will come; score a checkpoint with `trainer.validate(model)`."
+            )
         assert self.rollout_fn is not None  # resolved in setup
         batch = next(self.probe_set.batches(1, device=pl_module.device))
         was_training = pl_module.training
@@ -163,8 +200,16 @@ class SimulatorGateCallback(Callback):
 
     # ------------------------------------------------------------------ check
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Run the gate, every ``every_n_epochs`` validation runs of ``fit``, never during the sanity check."""
-        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+        """Run the gate every ``every_n_epochs`` validation runs of ``fit`` and once in ``validate``.
+
+        Never in the sanity check.
+        """
+        if trainer.sanity_checking:
+            return
+        if trainer.state.fn == TrainerFn.VALIDATING:
+            self._publish(trainer, pl_module, self.run_check(trainer, pl_module, fitting=False), fitting=False)
+            return
+        if trainer.state.fn != TrainerFn.FITTING:
             return
         self.validation_runs += 1
         if self.validation_runs % self.every_n_epochs:
@@ -172,24 +217,32 @@ class SimulatorGateCallback(Callback):
         check = self.run_check(trainer, pl_module)
         self._publish(trainer, pl_module, check)
 
-    def run_check(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> GateCheck:
-        """Roll out this rank's shard of the probe set, sync the scorecard and judge it."""
+    def run_check(self, trainer: pl.Trainer, pl_module: pl.LightningModule, fitting: bool = True) -> GateCheck:
+        """Roll out this rank's shard of the probe set, sync the scorecard and judge it.
+
+        ``fitting``: a check of ``fit`` (alerts and the planning schedule follow the fit's checks), else a single
+        check of ``validate``.
+        """
         assert self.rollout_fn is not None  # resolved in setup
         indices = self.probe_set.shard(trainer.global_rank, trainer.world_size)
-        scorecard = self.runner.make_scorecard(episode_scores=True).to(pl_module.device)
         was_training = pl_module.training
         total = 2 * self.probe_set.num_batches(self.runner.batch_size, len(indices))
-        try:
-            pl_module.eval()
-            with torch.no_grad(), gate_progress(trainer, total) as progress:
-                samples = self.runner.run(
-                    self.rollout_fn, scorecard, pl_module.device, indices, progress, self.sample_episodes
-                )
-            planning = self._plan(trainer, pl_module)
-        finally:
-            pl_module.train(was_training)
-        result = self.gate.evaluate({**scorecard.compute(), **planning[1]}, real_baseline=scorecard.real_baseline())
-        table = {name: values.tolist() for name, values in scorecard.episode_scores().items()}
+        # trainer.validate runs under inference mode, whose tensors the scorecard's in-place sums cannot take
+        with torch.inference_mode(False), torch.no_grad():
+            scorecard = self.runner.make_scorecard(episode_scores=True).to(pl_module.device)
+            try:
+                pl_module.eval()
+                with gate_progress(trainer, total) as progress:
+                    samples = self.runner.run(
+                        self.rollout_fn, scorecard, pl_module.device, indices, progress, self.sample_episodes
+                    )
+                due = not fitting or not len(self.history) % self.planning_every_n_checks
+                planning = self._plan(trainer, pl_module, due=due)
+            finally:
+                pl_module.train(was_training)
+            scores = {**scorecard.compute(), **planning[1]}
+            result = self.gate.evaluate(scores, real_baseline=scorecard.real_baseline())
+            table = {name: values.tolist() for name, values in scorecard.episode_scores().items()}
         step = trainer.global_step
         return GateCheck(
             result=result,
@@ -198,16 +251,20 @@ class SimulatorGateCallback(Callback):
             manifest_hash=self.probe_set.manifest_hash,
             probe_name=self.probe_set.name,
             episode_scores=table,
-            alerts=tuple(self.alert_policy.update(result, step)),
+            alerts=tuple(self.alert_policy.update(result, step)) if fitting else (),
             samples=samples if trainer.is_global_zero else None,
             planning=planning[0],
+            log_step=logging_step(trainer),
         )
 
     def _plan(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, due: bool
     ) -> tuple[PlanningResult | None, dict[str, float]]:
-        """The planning probe on rank zero at every ``planning_every_n_checks``-th check; its scores on every rank."""
-        if self.planning_probe is None or len(self.history) % self.planning_every_n_checks:
+        """The planning probe on rank zero when ``due``; its scores on every rank.
+
+        Due at every ``planning_every_n_checks``-th check of a fit, and at the check of validate.
+        """
+        if self.planning_probe is None or not due:
             return None, {}
         result = None
         if trainer.is_global_zero:
@@ -220,13 +277,18 @@ class SimulatorGateCallback(Callback):
         return result, scores
 
     # ---------------------------------------------------------------- publish
-    def _publish(self, trainer: pl.Trainer, pl_module: pl.LightningModule, check: GateCheck) -> None:
-        self.history.append(check.result)
+    def _publish(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, check: GateCheck, fitting: bool = True
+    ) -> None:
+        if fitting:  # the fit's memory: early stopping and alerts read it, checkpoints keep it
+            self.history.append(check.result)
+            self._checks_this_fit += 1
         self.last_check = check
         scalars = gate_scalars(check.result, thresholds=False)
-        # the callback's own metrics; dashboards get them from the gate loggers or from log_metrics below
+        # the callback's own metrics, also under names without "/" for ModelCheckpoint's file names; dashboards get
+        # them from the gate loggers or from log_metrics below
         pl_module.log_dict(
-            {k: torch.tensor(v, device=pl_module.device) for k, v in scalars.items()},
+            {name: torch.tensor(v, device=pl_module.device) for k, v in scalars.items() for name in (k, alias(k))},
             logger=False,
             sync_dist=True,  # equal on every rank already; this only tells Lightning so
             on_step=False,
@@ -235,32 +297,48 @@ class SimulatorGateCallback(Callback):
         )
         for alert in check.alerts:
             rank_zero_warn(alert.text, category=UserWarning)
+        if not fitting:
+            rank_zero_info(f"Simulator gate on the validated model (step {check.step}):\n{check.result}")
         if trainer.is_global_zero:
-            self._write_report(check)
+            # Lightning writes no logs or checkpoints under fast_dev_run; the gate no reports
+            if not getattr(trainer, "fast_dev_run", False):
+                self._write_report(check, "check" if fitting else "validate")
             self._log_to_dashboards(trainer, check, scalars)
 
-    def _write_report(self, check: GateCheck) -> None:
+    def _write_report(self, check: GateCheck, prefix: str) -> None:
         assert self.report_dir is not None
         try:
-            check.write(self.report_dir)
+            check.write(self.report_dir, prefix)
         except OSError as err:
             rank_zero_warn(f"Could not write the simulator gate report to {self.report_dir}: {err}")
 
     @rank_zero_only
     def _log_to_dashboards(self, trainer: pl.Trainer, check: GateCheck, scalars: dict[str, float]) -> None:
         covered = {id(gate_logger.lightning_logger) for gate_logger in self._gate_loggers}
+        row = {**scalars, "epoch": check.epoch}  # as Lightning logs a validation run's metrics: with the epoch
         for logger in trainer.loggers:
             if id(logger) in covered | self._dead_loggers:
                 continue
-            if not _guarded(lambda lg=logger: lg.log_metrics(scalars, step=check.step), type(logger).__name__):
+            if not _guarded(lambda lg=logger: lg.log_metrics(row, step=check.dashboard_step), type(logger).__name__):
                 self._dead_loggers.add(id(logger))
         alive = safe_log(self._gate_loggers, check)
         self._dead_loggers.update(id(g.lightning_logger) for g in self._gate_loggers if g not in alive)
         self._gate_loggers = alive
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Flush the dashboards."""
+        """Flush the dashboards; warn if the fit ran no check that its start did not already warn of."""
         safe_finalize(self._gate_loggers)
+        if not self._checks_this_fit and not self._said_never_runs:
+            rank_zero_warn(
+                "SimulatorGateCallback ran no check during this fit: no validation run reached the gate (empty "
+                f"validation data, a fit stopped early, or fewer than `every_n_epochs={self.every_n_epochs}` "
+                "validation runs). Score the model with `trainer.validate(model)`."
+            )
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Flush the dashboards after ``trainer.validate``, which has no end of fit."""
+        if trainer.state.fn == TrainerFn.VALIDATING:
+            safe_finalize(self._gate_loggers)
 
     # ------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:

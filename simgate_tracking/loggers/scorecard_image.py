@@ -9,15 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from simgate_tracking.loggers.figures import (
+from simgate_tracking.loggers.text import verdict_line
+from simgate_tracking.plotting import (
     AXIS_TICKS,
     FAIL_COLOUR,
     PASS_COLOUR,
     REALITY_COLOUR,
     WEAKEST_EDGE,
+    panel_lines,
     reality_marks,
 )
-from simgate_tracking.loggers.text import verdict_line
 from simgate_tracking.report import GateCheck
 
 WIDTH, ROW, BAR = 750, 44, 26  # pixels: picture width, height per axis, bar thickness
@@ -103,16 +104,16 @@ class _Layout:
 
 
 def _layout(
-    check: GateCheck, labels: list[str], font: Any, panel_lines: int, marks: dict[int, float] | None = None
+    check: GateCheck, labels: list[str], font: Any, panel_height: int, marks: dict[int, float] | None = None
 ) -> _Layout:
     result = check.result
     names = list(result.scores)
     label_width = max(font.getlength(label) for label in labels)
-    height = max(ROW * len(names), LINE * panel_lines)
+    height = max(ROW * len(names), LINE * panel_height)
     largest = max([*result.scores.values(), *result.thresholds.values(), *(marks or {}).values()])
     # scores in [0, 1] share the matplotlib chart's fixed scale; a gated score past 1 (say PSNR) stretches it
     scale_max = 1.1 if largest <= 1.0 else largest * 1.1
-    right = BARS_RIGHT if panel_lines else WIDTH - 4 * PAD
+    right = BARS_RIGHT if panel_height else WIDTH - 4 * PAD
     return _Layout(round(PAD + label_width + PAD), right, TOP, TOP + height, height / len(names), scale_max)
 
 
@@ -177,13 +178,10 @@ def _draw_legend(draw: Any, top: int, left: int, font: Any) -> None:
 
 
 def _draw_panel(draw: Any, check: GateCheck, top: int, font: Any) -> None:
-    """The frame-quality panel: every ungated extra (PSNR, SSIM, delta-PSNR, ...) under a "not gated" header."""
-    lines = ["frame quality", "(not gated)", ""]
+    """The panel of ungated scores, each group under its own heading: frame quality, decisions, other scores."""
     room = WIDTH - PANEL_LEFT - PAD
-    for name, value in check.result.extras.items():
-        number = f": {value:.3f}"
-        lines.append(_fit(name, font, room - font.getlength(number)) + number)
-    for i, line in enumerate(lines):
+    for i, (name, number) in enumerate(panel_lines(check.result.extras)):
+        line = _fit(name, font, room - font.getlength(number)) + number if number else name
         draw.text((PANEL_LEFT, top + i * LINE), line, fill=TEXT, font=font)
 
 
@@ -193,8 +191,9 @@ def scorecard_image(check: GateCheck) -> np.ndarray:
     The picture shows what :func:`~simgate_tracking.loggers.scorecard_figure` shows, at a fraction of its cost:
     a horizontal bar per gated axis, green above its threshold and red at or below it, the threshold as a black
     tick, the weakest axis outlined, each score printed at its bar and the axis names on the left; a title with the
-    step, the verdict and the weakest axis; and, when the check holds ungated extras (PSNR, SSIM, delta-PSNR), a
-    separate "frame quality (not gated)" panel listing them. Where reality's own score is not 1 on some axis
+    step, the verdict and the weakest axis; and, when the check holds ungated extras, a separate panel listing them
+    under their headings, each "(not gated)": frame quality (PSNR, SSIM, delta-PSNR), decisions
+    (``decision_no_regret``, ``planning_success``) and other scores. Where reality's own score is not 1 on some axis
     (``result.real_baseline``: real takes of a stochastic world, each held out against the others), each axis also
     gets a blue tick under a small triangle at reality's score, and a line under the x axis names it "reality"; a
     result of one real take (1 on every axis) draws none of it. Scores in [0, 1] are drawn on a 0 to 1.1 scale; a gated
@@ -221,9 +220,9 @@ def scorecard_image(check: GateCheck) -> np.ndarray:
     text, small = _font(TEXT_SIZE), _font(VALUE_SIZE)
     names = list(check.result.scores)
     labels = [_fit(name, text, MAX_LABEL) for name in names]
-    panel_lines = 3 + len(check.result.extras) if check.result.extras else 0
+    panel_height = len(panel_lines(check.result.extras))
     marks = reality_marks(check.result.real_baseline, names)
-    box = _layout(check, labels, text, panel_lines, marks)
+    box = _layout(check, labels, text, panel_height, marks)
     image = Image.new("RGB", (WIDTH, box.bottom + BOTTOM + (LEGEND if marks else 0)), "#ffffff")
     draw = ImageDraw.Draw(image)
     _draw_axes(draw, box, text)
@@ -233,7 +232,7 @@ def scorecard_image(check: GateCheck) -> np.ndarray:
         x = box.left - PAD - text.getlength(label)
         draw.text((x, box.y(index) - (ascent + descent) / 2), label, fill=TEXT, font=text)
     draw.text((PAD, (TOP - ascent - descent) / 2), _title(check, text, WIDTH - 2 * PAD), fill=TEXT, font=text)
-    if panel_lines:
+    if panel_height:
         _draw_panel(draw, check, box.top, text)
     if marks:
         _draw_legend(draw, box.bottom + BOTTOM - 4, box.left, small)

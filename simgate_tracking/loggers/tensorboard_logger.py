@@ -150,15 +150,15 @@ class TensorBoardGateLogger(GateLogger):
 
     @rank_zero_only
     def log_check(self, check: GateCheck) -> None:
-        """Log one check's scalars, text, alerts and media at ``check.step``, then flush."""
+        """Log one check's scalars, text, alerts and media at ``check.dashboard_step``, then flush."""
         if not self._layout_written:
             self.writer.add_custom_scalars(gate_layout(list(check.result.scores), list(check.result.extras)))
             self._layout_written = True
         for key, value in gate_scalars(check.result).items():
-            self.writer.add_scalar(key, value, check.step)
-        self.writer.add_text(f"{PREFIX}/verdict", scores_markdown(check), check.step)
+            self.writer.add_scalar(key, value, check.dashboard_step)
+        self.writer.add_text(f"{PREFIX}/verdict", scores_markdown(check), check.dashboard_step)
         if check.alerts:
-            self.writer.add_text(f"{PREFIX}/alerts", alerts_markdown(check.alerts), check.step)
+            self.writer.add_text(f"{PREFIX}/alerts", alerts_markdown(check.alerts), check.dashboard_step)
         if self.log_media:
             self._media(check)
         self.writer.flush()
@@ -168,15 +168,15 @@ class TensorBoardGateLogger(GateLogger):
         self.writer.flush()
 
     def _media(self, check: GateCheck) -> None:
-        self.writer.add_image(f"{PREFIX}/scorecard", scorecard_image(check), check.step, dataformats="HWC")
+        self.writer.add_image(f"{PREFIX}/scorecard", scorecard_image(check), check.dashboard_step, dataformats="HWC")
         columns, rows = episode_table(check)
         if rows:
-            self.writer.add_text(f"{PREFIX}/episodes", markdown_table(columns, rows), check.step)
+            self.writer.add_text(f"{PREFIX}/episodes", markdown_table(columns, rows), check.dashboard_step)
         if check.samples is not None:
-            self._add_video("Rollout", f"{PREFIX}/rollouts", check.samples, verdict_line(check), check.step)
+            self._add_video("Rollout", f"{PREFIX}/rollouts", check.samples, verdict_line(check), check.dashboard_step)
         planning = None if check.planning is None else check.planning.as_rollouts()
         if planning is not None:
-            self._add_video("Planning", f"{PREFIX}/planning", planning, planning_line(check), check.step)
+            self._add_video("Planning", f"{PREFIX}/planning", planning, planning_line(check), check.dashboard_step)
 
     def _add_video(self, what: str, tag: str, samples: RolloutSamples, caption: str, step: int) -> None:
         try:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 
 from simgate_tracking.alerts import Alert
-from simgate_tracking.report import GateCheck
+from simgate_tracking.report import GateCheck, verdict_text
 
 
 def verdict_line(check: GateCheck) -> str:
@@ -18,13 +18,7 @@ def verdict_line(check: GateCheck) -> str:
         >>> verdict_line(GateCheck(result, step=120, epoch=3, manifest_hash="ab12"))
         'step 120: FAIL, weakest object_persistence 0.640 (threshold 0.65)'
     """
-    result = check.result
-    verdict = "PASS" if result.passed else "FAIL"
-    weakest = result.weakest_axis
-    return (
-        f"step {check.step}: {verdict}, weakest {weakest} {result.scores[weakest]:.3f} "
-        f"(threshold {result.thresholds[weakest]:.2f})"
-    )
+    return f"step {check.step}: {verdict_text(check.result)}"
 
 
 def planning_line(check: GateCheck) -> str:

@@ -119,9 +119,9 @@ class WandbGateLogger(GateLogger):
 
     @rank_zero_only
     def log_check(self, check: GateCheck) -> None:
-        """Log one check: scalars, media and alerts in one history row at ``check.step``."""
+        """Log one check: scalars, media and alerts in one history row at ``check.dashboard_step``."""
         self._define_metrics(check)
-        row: dict[str, Any] = {**gate_scalars(check.result), self.step_metric: check.step}
+        row: dict[str, Any] = {**gate_scalars(check.result), self.step_metric: check.dashboard_step}
         if self.log_media:
             row.update(self._media(check))
         self.run.log(row)

@@ -6,14 +6,14 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from simgate_tracking.functional._checks import NothingToScoreError
 from simgate_tracking.functional.takes import EPS, relative_to_spread
+from simgate_tracking.metrics._base import SimgateMetric, count_update
 from simgate_tracking.metrics._rank_zero import rank_zero_warn
 
 
-class EpisodeMeanMetric(Metric):
+class EpisodeMeanMetric(SimgateMetric):
     """Base of the frame-based axes: the mean over episodes of a per-episode score in [0, 1].
 
     States are running sums reduced with ``sum`` across processes, so memory does not grow with the probe set.
@@ -102,7 +102,7 @@ class EpisodeMeanMetric(Metric):
         if int(self.total) == 0:
             raise NothingToScoreError(
                 f"{type(self).__name__}.compute() found no scored episode: call update() with at least one "
-                "episode first" + (" that shows an object (`visible` is all False)" if self._update_count else "")
+                "episode first" + (" that shows an object (`visible` is all False)" if self.update_called else "")
             )
         self.nonfinite_seen = int(self.nonfinite)
         if self.nonfinite_seen and self.warn_nonfinite:
@@ -118,7 +118,7 @@ class EpisodeMeanMetric(Metric):
         """
         if self.num_takes == 1:
             return torch.ones((), device=self.device)
-        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+        with self.sync_context(self.dist_sync_fn, should_sync=self.sync_on_compute, should_unsync=self.sync_on_compute):
             return relative_to_spread(self.score_sum, self.take_sums)[1].float()
 
     def episode_scores(self) -> Tensor:
@@ -129,14 +129,8 @@ class EpisodeMeanMetric(Metric):
         """
         if not self.keeps_episode_scores:
             raise RuntimeError(f"Build {type(self).__name__}(episode_scores=True) to keep per-episode scores")
-        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+        with self.sync_context(self.dist_sync_fn, should_sync=self.sync_on_compute, should_unsync=self.sync_on_compute):
             kept = self.episodes
             if isinstance(kept, Tensor):
                 return kept
             return torch.cat(kept) if kept else torch.zeros(0, device=self.device)
-
-
-def count_update(metric: Metric) -> None:
-    """Record an update made without calling ``update``, as torchmetrics' wrapper of ``update`` records one."""
-    metric._update_count += 1
-    metric._computed = None

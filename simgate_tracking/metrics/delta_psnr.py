@@ -6,13 +6,12 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from simgate_tracking.functional.controllability import _delta_psnr_update
-from simgate_tracking.metrics._episode_mean import count_update
+from simgate_tracking.metrics._base import SimgateMetric, count_update
 
 
-class DeltaPSNR(Metric):
+class DeltaPSNR(SimgateMetric):
     """PSNR with the right actions minus PSNR with another branch's actions, in dB; the mean over episodes.
 
     ``update(preds, target)`` takes (B, K+1, T, C, H, W) like :class:`Controllability`. Not gated: it is

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -17,7 +17,11 @@ from simgate_tracking.functional.object_persistence import _persistence_from_sum
 from simgate_tracking.functional.reset_reproducibility import _reset_from_energies
 from simgate_tracking.functional.task_validity import TaskMode
 from simgate_tracking.functional.temporal_consistency import _temporal_from_energies
+from simgate_tracking.gate import DEFAULT_THRESHOLD
+from simgate_tracking.metrics._base import PlotValue, count_update
+from simgate_tracking.metrics._composite import CHILD_OPTIONS, CompositeMetric, compute_child
 from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
+from simgate_tracking.metrics._plot import plot_scorecard
 from simgate_tracking.metrics._rank_zero import rank_zero_warn
 from simgate_tracking.metrics.controllability import Controllability
 from simgate_tracking.metrics.delta_psnr import DeltaPSNR
@@ -28,9 +32,10 @@ from simgate_tracking.metrics.temporal_consistency import TemporalConsistency
 from simgate_tracking.metrics.visual_fidelity import VisualFidelity
 
 CPU_CHUNKS, CPU_CHUNK_BYTES = 4, (4 * 2**20, 16 * 2**20)  # chunks of the episodes scored at once on CPU; see below
+GATED = ("controllability", "temporal_consistency", "object_persistence", "reset_reproducibility", "task_validity")
 
 
-class SimulatorScorecard(Metric):
+class SimulatorScorecard(CompositeMetric):
     """The five simulator axes plus frame quality and delta-PSNR, from one bundle of rollouts.
 
     ``update(preds, target, second=None, masks=None, visible=None, task_pred=None, task_real=None, groups=None,
@@ -53,6 +58,11 @@ class SimulatorScorecard(Metric):
     Frame quality and delta-PSNR compare with take 0.
 
     An axis whose inputs never came is left out of :meth:`compute`, so the gate judges only what was measured.
+
+    The scorecard is one torchmetrics ``Metric`` over all its axes: ``forward`` adds a bundle and returns that
+    bundle's own scores; ``merge_state``, ``persistent``, ``state_dict``/``load_state_dict``, ``reset``, ``clone``,
+    pickle, ``set_dtype`` and the sync across processes cover every axis (the axes are synced by the scorecard, never
+    on their own: read their scores through it). :meth:`plot` draws the scorecard picture.
 
     Args:
         task_mode: ``"agreement"``, ``"ranking"`` or ``"decision"`` for task validity.
@@ -84,6 +94,7 @@ class SimulatorScorecard(Metric):
     is_differentiable = False
     higher_is_better = True
     full_state_update = False
+    axis_updates: Tensor
     episode_index: Any
     reset_index: Any
 
@@ -99,17 +110,29 @@ class SimulatorScorecard(Metric):
         super().__init__(**kwargs)
         if not isinstance(cpu_kernel, bool):
             raise ValueError(f"Expected argument `cpu_kernel` to be a bool but got {cpu_kernel!r}")
+        self.init_args = dict(
+            task_mode=task_mode,
+            num_groups=num_groups,
+            episode_scores=episode_scores,
+            cpu_kernel=cpu_kernel,
+            num_takes=num_takes,
+            **kwargs,
+        )
         self.cpu_kernel = cpu_kernel
-        self.controllability = Controllability(episode_scores=episode_scores, num_takes=num_takes, **kwargs)
-        self.temporal_consistency = TemporalConsistency(episode_scores=episode_scores, num_takes=num_takes, **kwargs)
-        self.object_persistence = ObjectPersistence(episode_scores=episode_scores, num_takes=num_takes, **kwargs)
-        self.reset_reproducibility = ResetReproducibility(episode_scores=episode_scores, **kwargs)
-        self.task_validity = TaskValidity(mode=task_mode, num_groups=num_groups, num_takes=num_takes, **kwargs)
-        self.visual_fidelity = VisualFidelity(**kwargs)
-        self.delta_psnr = DeltaPSNR(**kwargs)
+        options = {**kwargs, **CHILD_OPTIONS}
+        self.controllability = Controllability(episode_scores=episode_scores, num_takes=num_takes, **options)
+        self.temporal_consistency = TemporalConsistency(episode_scores=episode_scores, num_takes=num_takes, **options)
+        self.object_persistence = ObjectPersistence(episode_scores=episode_scores, num_takes=num_takes, **options)
+        self.reset_reproducibility = ResetReproducibility(episode_scores=episode_scores, **options)
+        self.task_validity = TaskValidity(mode=task_mode, num_groups=num_groups, num_takes=num_takes, **options)
+        self.visual_fidelity = VisualFidelity(**options)
+        self.delta_psnr = DeltaPSNR(**options)
         self.keeps_episode_scores = episode_scores
         for axis in (*self._frame_axes().values(), self.task_validity):
             axis.warn_nonfinite = False  # compute() warns once for every axis together
+        # updates that reached each gated axis: a state, so what was measured survives merge_state, load_state_dict
+        # and the sync across processes (an axis's own update count does not)
+        self.add_state("axis_updates", torch.zeros(len(GATED), dtype=torch.long), dist_reduce_fx="sum")
         if episode_scores:
             self.add_state("episode_index", [], dist_reduce_fx="cat")
             self.add_state("reset_index", [], dist_reduce_fx="cat")
@@ -157,6 +180,18 @@ class SimulatorScorecard(Metric):
             self.task_validity.update(task_pred, task_real, groups)
         if self.keeps_episode_scores:
             self.episode_index.append(index.to(reference.device))
+        self._measured("controllability", "temporal_consistency")
+        self._measured(*(["object_persistence"] if masks is not None else []))
+        self._measured(*(["reset_reproducibility"] if second is not None else []))
+        self._measured(*(["task_validity"] if task_pred is not None else []))
+
+    def _measured(self, *axes: str) -> None:
+        """Count an update of ``axes``; indexing a device tensor with host ints does not synchronise the device."""
+        for axis in axes:
+            self.axis_updates[GATED.index(axis)] += 1
+
+    def _was_measured(self, axis: str) -> bool:
+        return bool(self.axis_updates[GATED.index(axis)] > 0)
 
     def update_reset(self, first: Tensor, second: Tensor, target: Tensor, episode_index: Tensor | None = None) -> None:
         """Add reset reproducibility alone, for a second pass that visits episodes in another order than the first.
@@ -190,6 +225,8 @@ class SimulatorScorecard(Metric):
         if self.keeps_episode_scores:
             index = torch.arange(first.shape[0], device=first.device) if episode_index is None else episode_index
             self.reset_index.append(index.to(first.device))
+        self._measured("reset_reproducibility")
+        count_update(self)  # an update made outside `update`: it counts, and a cached compute() is stale
 
     def _update_compiled(
         self,
@@ -271,19 +308,17 @@ class SimulatorScorecard(Metric):
         Raises:
             RuntimeError: If ``compute()`` is called before any ``update()``.
         """
-        if self._update_count == 0 and int(self.controllability.total) == 0:
+        if not self._was_measured("controllability"):
             raise RuntimeError("SimulatorScorecard.compute() was called before any update()")
         scores: dict[str, Tensor] = {}
-        for name, metric in self._frame_axes().items():
-            if metric._update_count:
+        for name, metric in {**self._frame_axes(), "task_validity": self.task_validity}.items():
+            if self._was_measured(name):
                 _measure(scores, name, metric)
-        if self.task_validity._update_count:
-            _measure(scores, "task_validity", self.task_validity)
-            if "task_validity" in scores and self.task_validity.mode == "decision":
-                scores["decision_no_regret"] = self.task_validity.no_regret()
+        if "task_validity" in scores and self.task_validity.mode == "decision":
+            scores["decision_no_regret"] = self.task_validity.no_regret()
         self._warn_nonfinite(scores)
-        scores.update(self.visual_fidelity.compute())
-        scores["delta_psnr"] = self.delta_psnr.compute()
+        scores.update(compute_child(self.visual_fidelity))
+        scores["delta_psnr"] = compute_child(self.delta_psnr)
         return scores
 
     def real_baseline(self) -> dict[str, Tensor]:
@@ -293,7 +328,9 @@ class SimulatorScorecard(Metric):
         reference and scores 1 on every axis.
         """
         axes: dict[str, EpisodeMeanMetric | TaskValidity] = {**self._frame_axes(), "task_validity": self.task_validity}
-        return {name: axis.real_baseline() for name, axis in axes.items() if axis.update_called and int(axis.total)}
+        with self.sync_context(self.dist_sync_fn, should_sync=self.sync_on_compute, should_unsync=self.sync_on_compute):
+            measured = [name for name, axis in axes.items() if self._was_measured(name) and int(axis.total)]
+            return {name: axes[name].real_baseline() for name in measured}
 
     def _warn_nonfinite(self, scores: dict[str, Tensor]) -> None:
         """One warning for every axis that scored NaN or Inf model output as 0 (counts synced by the axes)."""
@@ -314,28 +351,58 @@ class SimulatorScorecard(Metric):
         """
         if not self.keeps_episode_scores:
             raise RuntimeError("Build SimulatorScorecard(episode_scores=True) to keep per-episode scores")
-        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+        with self.sync_context(self.dist_sync_fn, should_sync=self.sync_on_compute, should_unsync=self.sync_on_compute):
             index, reset_index = _as_tensor(self.episode_index), _as_tensor(self.reset_index)
-        order = index.argsort()
-        table = {"episode_index": index[order]}
-        for name, metric in self._frame_axes().items():
-            if not metric._update_count:
-                continue
-            scores = metric.episode_scores()
-            if name == "reset_reproducibility":
+            order = index.argsort()
+            table = {"episode_index": index[order]}
+            for name, metric in self._frame_axes().items():
+                if not self._was_measured(name):
+                    continue
+                scores = metric.episode_scores()
                 # pass 2 visits episodes in another order: line its scores up by episode index
-                scores = scores[reset_index.argsort()]
-                table[name] = scores
-            else:
-                table[name] = scores[order]
+                table[name] = scores[reset_index.argsort()] if name == "reset_reproducibility" else scores[order]
         return table
 
-    def reset(self) -> None:
-        """Reset this scorecard and every axis."""
-        super().reset()
-        for child in self.children():
-            if isinstance(child, Metric):
-                child.reset()
+    def plot(
+        self,
+        val: PlotValue = None,
+        ax: Any = None,
+        threshold: float | Mapping[str, float] = DEFAULT_THRESHOLD,
+    ) -> tuple[Any, Any]:
+        """Plot the scorecard picture of one value, or every gated axis over a sequence of values.
+
+        One value (the dict :meth:`compute` or ``forward`` returns; default :meth:`compute`) is drawn as the
+        dashboards draw a check: a bar per gated axis against its threshold, the weakest axis outlined, the verdict
+        in the title, frame quality and decision scores beside it. A sequence of values (one per check) is drawn as
+        a line per gated axis over the checks, on 0..1, with the thresholds dashed.
+
+        Args:
+            val: One value or a sequence of values; default :meth:`compute`.
+            ax: A matplotlib ``Axes`` to draw the bars or the lines in; default a new figure.
+            threshold: The gate's threshold, one for every axis or per axis, as
+                :class:`~simgate_tracking.SimulatorGate` takes it.
+
+        Returns:
+            The figure and the ``Axes`` drawn in.
+
+        Raises:
+            ModuleNotFoundError: If matplotlib is not installed (the ``media`` extra).
+
+        Example:
+            >>> import torch
+            >>> real = torch.rand(2, 3, 4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+            >>> card = SimulatorScorecard()
+            >>> frozen = real[:, :, :1].expand_as(real)  # a model whose rollouts never move
+            >>> card.update(frozen, real, second=frozen[:, 0])
+            >>> fig, ax = card.plot()
+            >>> ax.get_title(loc="left")
+            'FAIL, weakest temporal_consistency 0.000 (threshold 0.65)'
+            >>> [label.get_text() for label in ax.get_yticklabels()]
+            ['controllability', 'temporal_consistency', 'reset_reproducibility']
+        """
+        if val is None:
+            return plot_scorecard(self.compute(), ax, threshold, real_baseline=self.real_baseline())
+        return plot_scorecard(val, ax, threshold)
 
 
 def _branches(preds: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Callable[[slice], Tensor]]:
@@ -425,7 +492,7 @@ def _episode_chunks(*inputs: Tensor | None) -> list[slice]:
 def _measure(scores: dict[str, Tensor], name: str, metric: Metric) -> None:
     """Add ``name``'s score; an axis with nothing to score (no visible object, one policy) is left out, warned."""
     try:
-        scores[name] = metric.compute()
+        scores[name] = compute_child(metric)
     except NothingToScoreError as err:
         rank_zero_warn(f"{name} is left out of the scorecard, it had nothing to score: {err}")
 

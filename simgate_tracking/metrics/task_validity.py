@@ -6,7 +6,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from simgate_tracking.functional._checks import NothingToScoreError
 from simgate_tracking.functional.decision import _decision_compute, _decision_update
@@ -21,10 +20,11 @@ from simgate_tracking.functional.task_validity import (
     _task_ranking_update,
     relative_informedness,
 )
+from simgate_tracking.metrics._base import SimgateMetric
 from simgate_tracking.metrics._rank_zero import rank_zero_warn
 
 
-class TaskValidity(Metric):
+class TaskValidity(SimgateMetric):
     r"""Does a task judged on model futures get the verdict the real environment gives?
 
     ``mode="agreement"``: informedness :math:`\mathrm{TPR} + \mathrm{TNR} - 1` of success judged on model futures
@@ -189,7 +189,7 @@ class TaskValidity(Metric):
 
     def real_baseline(self) -> Tensor:
         """Reality's own score: each real take held out, scored against the others as the model is (1 with 1 take)."""
-        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+        with self.sync_context(self.dist_sync_fn, should_sync=self.sync_on_compute, should_unsync=self.sync_on_compute):
             if self.num_takes == 1 or self.mode == "decision":
                 return torch.ones((), device=self.device)
             if self.mode == "agreement":
@@ -204,5 +204,5 @@ class TaskValidity(Metric):
         """
         if self.mode != "decision":
             raise RuntimeError(f"TaskValidity.no_regret() needs mode='decision' but the mode is {self.mode!r}")
-        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+        with self.sync_context(self.dist_sync_fn, should_sync=self.sync_on_compute, should_unsync=self.sync_on_compute):
             return _decision_compute(self.decision_sums)[1]

@@ -6,16 +6,16 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from simgate_tracking.functional._checks import as_frames, check_rank, check_same_shape, compute_dtype
 from simgate_tracking.functional._ssim import WORKSPACE_MAPS, blur_matrix, fitted_sigma, frame_ssim
+from simgate_tracking.metrics._base import SimgateMetric
 
 MAX_PSNR = 100.0
 SSIM_CHUNK_BYTES = 2**18  # frame bytes per SSIM call; see VisualFidelity.update
 
 
-class VisualFidelity(Metric):
+class VisualFidelity(SimgateMetric):
     """PSNR over all frames (dB, as torchmetrics' ``PeakSignalNoiseRatio``; 100 for identical frames) and mean SSIM.
 
     ``update(preds, target)`` takes frames of any shape ending in (C, H, W), float in [0, 1] or uint8 (half

@@ -123,29 +123,38 @@ def make_probe_set(
     """
     _check_arguments(num_episodes, num_branches, horizon, takes, stochastic)
     worlds = [ToyWorld(size=size, num_objects=num_objects, stochastic=stochastic, take=r) for r in range(takes)]
-    contexts, actions, targets, masks, visible, outcomes, seeds, groups = [], [], [], [], [], [], [], []
+    # every field is filled in place, episode by episode: memory peaks at the probe set itself, not a multiple of it
+    fields: dict[str, np.ndarray] = {}
+    seeds, groups = [], []
     for i in range(num_episodes):
         reset = episode_seed(seed, i, PROBE_STREAM)
         reference = i % len(POLICIES) if policy_groups else i % 2
         branches, episodes = _branches(worlds[0], reset, reference, num_branches, horizon, context_frames)
         # every take plays the same actions from the same reset; only the world's own randomness is drawn afresh
         played = [episodes] + [[world.episode(reset, a, context_frames) for a in branches] for world in worlds[1:]]
-        contexts.append(episodes[0].context)
-        actions.append(np.eye(len(ACTIONS), dtype=np.float32)[np.stack(branches)])
-        targets.append(np.stack([np.stack([episode.future for episode in take]) for take in played]))
-        masks.append(np.stack([take[0].masks for take in played]))
-        visible.append(np.stack([take[0].visible for take in played]))
-        outcomes.append([[episode.outcome for episode in take] for take in played])
+        episode = {
+            "context": episodes[0].context,
+            "actions": np.eye(len(ACTIONS), dtype=np.float32)[np.stack(branches)],
+            "targets": np.stack([np.stack([episode.future for episode in take]) for take in played]),
+            "masks": np.stack([take[0].masks for take in played]),
+            "visible": np.stack([take[0].visible for take in played]),
+            "outcomes": np.array([[episode.outcome for episode in take] for take in played], dtype=bool),
+        }
+        for name, value in episode.items():
+            if name not in fields:
+                fields[name] = np.empty((num_episodes, *value.shape), dtype=value.dtype)
+            fields[name][i] = value
         seeds.append(reset)
         groups.append(reference)
-    outcome_tensor = torch.tensor(outcomes, dtype=torch.bool)  # (N, R, K+1)
+    tensors = {name: torch.from_numpy(value) for name, value in fields.items()}
+    outcome_tensor = tensors["outcomes"]  # (N, R, K+1)
     # one take is given with a takes dimension of 1: ProbeSet stores it without, as the same probe set and hash
     return ProbeSet(
-        context=torch.from_numpy(np.stack(contexts)),
-        actions=torch.from_numpy(np.stack(actions)),
-        targets=torch.from_numpy(np.stack(targets)),
-        masks=torch.from_numpy(np.stack(masks)),
-        visible=torch.from_numpy(np.stack(visible)),
+        context=tensors["context"],
+        actions=tensors["actions"],
+        targets=tensors["targets"],
+        masks=tensors["masks"],
+        visible=tensors["visible"],
         outcomes=outcome_tensor[..., 0] if policy_groups else outcome_tensor,
         groups=torch.tensor(groups) if policy_groups else None,
         seeds=torch.tensor(seeds, dtype=torch.long),
