@@ -17,7 +17,7 @@ from simgate_tracking.callbacks import GateEarlyStopping, SimulatorGateCallback
 from simgate_tracking.toy import make_probe_set as make_toy_probe_set
 from simgate_tracking.toy.task import reached_goal
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "lightning.md"  # the Lightning page of the docs site
 CHECKPOINT_NAME = re.compile(r"epoch=(\d+)-simgate_min_axis=(\d\.\d{3})\.ckpt")
 
 

@@ -77,6 +77,9 @@ class SimulatorGateCallback(Callback):
         task_fn: Judges task outcomes on model futures, ``(B, T, C, H, W) -> (B,)``, or its import string; needs
             probe outcomes.
         batch_size: Episodes per world-model call.
+        value_range: The range the world model's frames come in, for example ``(-1, 1)`` for a tanh output or
+            ``(0, 255)``: rescaled to [0, 1] before scoring. Frames outside it by more than a tenth of it warn once
+            per check, naming the observed range.
         num_sample_episodes: Probe episodes whose rollouts go to the dashboards as media (0: none).
         report_dir: Where JSON reports go; default ``<trainer.log_dir>/simgate``.
         alert_policy: Decides weakest-axis alerts; default :class:`~simgate_tracking.alerts.AlertPolicy`.
@@ -101,6 +104,7 @@ class SimulatorGateCallback(Callback):
         alert_policy: AlertPolicy | None = None,
         planning_probe: PlanningProbe | None = None,
         planning_every_n_checks: int = 5,
+        value_range: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         probe_set = as_probe_set(probe_set)
         given_rollout: RolloutFn | None = as_callable(rollout_fn, "rollout_fn")
@@ -124,7 +128,7 @@ class SimulatorGateCallback(Callback):
         self.every_n_epochs = every_n_epochs
         self.rollout_fn = given_rollout
         self._given_rollout_fn = given_rollout
-        self.runner = ProbeRunner(probe_set, batch_size=batch_size, task_fn=task)
+        self.runner = ProbeRunner(probe_set, batch_size=batch_size, task_fn=task, value_range=value_range)
         self.sample_episodes = tuple(range(min(num_sample_episodes, len(probe_set))))
         self.report_dir = None if report_dir is None else Path(report_dir)
         self.alert_policy = alert_policy or AlertPolicy()
