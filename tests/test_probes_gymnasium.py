@@ -115,10 +115,36 @@ def push(observation, env, rng):
     return np.array([1.5], dtype=np.float32)
 
 
+class _Unbranchable(gym.Env):
+    """Neither copyable (it holds a lock) nor replayable from reset(seed) (its reset ignores the seed)."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self):
+        import threading
+
+        self.render_mode, self.lock, self.value = "rgb_array", threading.Lock(), 0.0
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        self.value = float(np.random.default_rng().random())
+        return np.array([self.value], dtype=np.float32), {}
+
+    def step(self, action):
+        self.value += float(action[0]) * 0.1
+        return np.array([self.value], dtype=np.float32), 0.0, False, False, {}
+
+    def render(self):
+        frame = np.zeros((8, 8, 3), dtype=np.uint8)
+        frame[: 1 + int(abs(self.value) * 7) % 8] = 200
+        return frame
+
+
 def test_uncopyable_environment_gets_an_error_naming_the_fix():
-    # Pendulum keeps a pygame clock once it has rendered: copy.deepcopy cannot copy it
+    # copy.deepcopy cannot copy the environment, and its reset cannot be replayed either: no branching method is left
     with pytest.raises(TypeError, match=r"copy\.deepcopy\(env\) failed.*clone_fn=.*restore_fn="):
-        build_probe_set(pendulum, [0], push, horizon=3, size=(16, 16))
+        build_probe_set(_Unbranchable, [0], push, horizon=3, size=(16, 16))
 
 
 def save_pendulum(env):

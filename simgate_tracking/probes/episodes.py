@@ -22,6 +22,10 @@ MaskExtractor = Callable[[Any], Mapping[Hashable, Any]]
 objects across steps (an object missing from the mapping is not visible); masks are at any resolution covering the
 whole rendered frame and are resized to the probe set's size."""
 
+SuccessFn = Callable[[Any], bool]
+"""``success_fn(env) -> bool``: the task's verdict on the environment's state after a step (a branch's success is
+its verdict after the branch's last step)."""
+
 ReseedFn = Callable[[Any, int], None]
 """``reseed_fn(env, take_seed)``: draws the world's randomness afresh from ``take_seed`` (an int), for worlds whose
 randomness does not live in ``env.unwrapped.np_random``."""
@@ -128,11 +132,13 @@ def reset_context(
     policy: Policy | None,
     encoder: ActionEncoder,
     size: tuple[int, int],
+    played: list[Any] | None = None,
 ) -> tuple[Tensor, Any]:
     """Reset ``env`` with ``seed`` and return its (T0, 3, H, W) uint8 context frames and the last observation.
 
     The first context frame is the reset observation; each further one follows a warm-up step of ``policy``,
-    played with the decoded encoding of its action, drawing from :data:`WARM_UP_STREAM`.
+    played with the decoded encoding of its action, drawing from :data:`WARM_UP_STREAM`. The decoded actions are
+    appended to ``played`` when it is given (a reset-and-replay branch plays them again).
 
     Raises:
         ValueError: If warm-up steps are asked for without a policy, or the episode ends during them.
@@ -146,9 +152,10 @@ def reset_context(
                 f"Expected a `reference_policy` to play the {context_frames - 1} warm-up steps of "
                 f"{context_frames} context frames but got None"
             )
-        observation, _, terminated, truncated, _ = env.step(
-            encoder.decode(encoder.encode(policy(observation, env, rng)))
-        )
+        action = encoder.decode(encoder.encode(policy(observation, env, rng)))
+        if played is not None:
+            played.append(action)
+        observation, _, terminated, truncated, _ = env.step(action)
         if terminated or truncated:
             raise ValueError(
                 f"The episode with seed {seed} ended at warm-up step {step + 1} of {context_frames - 1}: "
@@ -176,12 +183,14 @@ def play_branch(
     encoder: ActionEncoder,
     size: tuple[int, int],
     mask_extractor: MaskExtractor | None = None,
+    success_fn: SuccessFn | None = None,
 ) -> Branch:
     """Play ``horizon`` steps of ``policy`` in ``env`` from its current state and record the branch.
 
     The environment is stepped with ``encoder.decode(encoder.encode(action))``, so the stored actions replay
     exactly. Once the episode terminates or is truncated the policy is not asked again: the actions are zeros
-    and the last frame (and its objects) repeats up to ``horizon``.
+    and the last frame (and its objects) repeats up to ``horizon``. The branch succeeds when the episode
+    terminated with a positive reward, or, with ``success_fn``, when ``success_fn(env)`` holds after its last step.
     """
     actions: list[Tensor] = []
     frames: list[Tensor] = []
@@ -197,7 +206,7 @@ def play_branch(
         encoded = encoder.encode(policy(observation, env, rng)).to(torch.float32)
         observation, reward, terminated, truncated, _ = env.step(encoder.decode(encoded))
         branch.total_return += float(reward)
-        branch.success = bool(terminated) and float(reward) > 0
+        branch.success = bool(success_fn(env)) if success_fn is not None else bool(terminated) and float(reward) > 0
         ended = bool(terminated or truncated)
         actions.append(encoded)
         frames.append(resize_frame(env.render(), size))
@@ -217,6 +226,7 @@ def replay_take(
     size: tuple[int, int],
     reseed_fn: ReseedFn | None = None,
     mask_extractor: MaskExtractor | None = None,
+    success_fn: SuccessFn | None = None,
 ) -> Branch:
     """Play the encoded ``actions`` (T, A) in take ``take`` from the current state of ``env``: reseed, then step.
 
@@ -227,7 +237,7 @@ def replay_take(
     reseed(env, seed, take, reseed_fn)
     script = ScriptedActions([encoder.decode(action) for action in actions])
     rng = episode_rng(seed, 1)
-    return play_branch(env, script, rng, observation, int(actions.shape[0]), encoder, size, mask_extractor)
+    return play_branch(env, script, rng, observation, int(actions.shape[0]), encoder, size, mask_extractor, success_fn)
 
 
 class ScriptedActions:

@@ -19,6 +19,7 @@ from simgate_tracking.probes.episodes import (
     Policy,
     ReseedFn,
     ScriptedActions,
+    SuccessFn,
     episode_rng,
     play_branch,
     replay_take,
@@ -46,6 +47,7 @@ class _Plan:
     restore_fn: RestoreFn | None
     takes: int = 1
     reseed_fn: ReseedFn | None = None
+    success_fn: SuccessFn | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,19 @@ def _check_env(env: Any) -> None:
         )
 
 
+def _check_drawn(episodes: list[_Episode]) -> None:
+    """Refuse a probe set whose context and reference frames are all one colour: the environment drew nothing."""
+    frames = [e.context for e in episodes] + [b.frames for e in episodes for b in e.branches]
+    pixels = torch.cat(frames).permute(1, 0, 2, 3).flatten(1)
+    if bool((pixels == pixels[:, :1]).all()):
+        colour = tuple(int(c) for c in pixels[:, 0])
+        raise ValueError(
+            f"Expected env.render() to draw the world but every frame of every episode is one colour, "
+            f"RGB {colour}: the renderer draws nothing headless (highway-env with SDL_VIDEODRIVER=dummy draws black "
+            "frames: make it with config offscreen_rendering=True, or use simgate_tracking.probes.highway)"
+        )
+
+
 def _random_actions(encoder: ActionEncoder, seed: int, stream: int, horizon: int, avoid_first: Tensor) -> Policy:
     """Seeded uniform random actions whose first action differs from the reference branch's first action."""
     rng = episode_rng(seed, stream)
@@ -132,7 +147,8 @@ def _play(
     extractor: MaskExtractor | None = None,
 ) -> Branch:
     rng = episode_rng(snapshot.seed, stream)
-    return play_branch(snapshot.branch_env(), policy, rng, observation, plan.horizon, encoder, plan.size, extractor)
+    env = snapshot.branch_env()
+    return play_branch(env, policy, rng, observation, plan.horizon, encoder, plan.size, extractor, plan.success_fn)
 
 
 def _play_episodes(env: Any, seed: int, plan: _Plan, encoder: ActionEncoder) -> list[_Episode]:
@@ -140,8 +156,9 @@ def _play_episodes(env: Any, seed: int, plan: _Plan, encoder: ActionEncoder) -> 
 
     This is take 0; takes 1..R-1 replay its actions from the same reset with the world's randomness drawn afresh.
     """
-    context, observation = reset_context(env, seed, plan.context_frames, plan.policies[0], encoder, plan.size)
-    snapshot = Snapshot(env, seed, context[-1], plan.clone_fn, plan.restore_fn)
+    warm_up: list[Any] = []
+    context, observation = reset_context(env, seed, plan.context_frames, plan.policies[0], encoder, plan.size, warm_up)
+    snapshot = Snapshot(env, seed, context[-1], plan.clone_fn, plan.restore_fn, observation, warm_up)
     episodes = []
     for group, policy in enumerate(plan.policies):
         branches = [_play(snapshot, policy, 1, observation, plan, encoder, plan.mask_extractor)]
@@ -160,7 +177,8 @@ def _play_episodes(env: Any, seed: int, plan: _Plan, encoder: ActionEncoder) -> 
 def _play_take(env: Any, take: int, episodes: list[_Episode], plan: _Plan, encoder: ActionEncoder) -> None:
     """Take ``take`` of every group's episode: the same reset, then every branch's take-0 actions, reseeded."""
     context, seed = episodes[0].context, episodes[0].seed
-    again, observation = reset_context(env, seed, plan.context_frames, plan.policies[0], encoder, plan.size)
+    warm_up: list[Any] = []
+    again, observation = reset_context(env, seed, plan.context_frames, plan.policies[0], encoder, plan.size, warm_up)
     if not torch.equal(again, context):
         difference = int((again.int() - context.int()).abs().max())
         raise ValueError(
@@ -168,7 +186,7 @@ def _play_take(env: Any, take: int, episodes: list[_Episode], plan: _Plan, encod
             f"context frames differ from take 0's by up to {difference} (of 255): the reset does not follow its seed "
             "alone, or `reseed_fn` changed what the reset draws from; make env.reset(seed=seed) reproducible"
         )
-    snapshot = Snapshot(env, seed, context[-1], plan.clone_fn, plan.restore_fn)
+    snapshot = Snapshot(env, seed, context[-1], plan.clone_fn, plan.restore_fn, observation, warm_up)
     for episode in episodes:
         episode.takes.append(
             [
@@ -182,6 +200,7 @@ def _play_take(env: Any, take: int, episodes: list[_Episode], plan: _Plan, encod
                     plan.size,
                     plan.reseed_fn,
                     plan.mask_extractor if k == 0 else None,
+                    plan.success_fn,
                 )
                 for k, branch in enumerate(episode.branches)
             ]
@@ -257,20 +276,26 @@ def build_probe_set(
     name: str = "gymnasium",
     takes: int = 1,
     reseed_fn: ReseedFn | None = None,
+    success_fn: SuccessFn | None = None,
 ) -> ProbeSet:
     """A probe set played in a real Gymnasium environment: reset with each seed, then branch K+1 action sequences.
 
     Per seed: ``env.reset(seed=seed)``; the context is the rendered reset frame plus, for ``context_frames > 1``,
     the frames after ``context_frames - 1`` warm-up steps of the (first) reference policy. From that state, saved
-    with ``copy.deepcopy`` or ``clone_fn``/``restore_fn``, branch 0 plays the reference policy and branches 1..K
-    the counterfactual policy (default: seeded uniform random actions whose first action differs from the
+    by the first method that fits the environment (ALE's ``cloneState``; MuJoCo's own state; ``copy.deepcopy``
+    with the renderer detached; else ``reset(seed)`` with the warm-up actions replayed, checked against the
+    context's frame and observation: see :mod:`simgate_tracking.probes.snapshot`) or by ``clone_fn``/``restore_fn``,
+    branch 0 plays the reference policy and branches 1..K the counterfactual policy (default: seeded uniform
+    random actions whose first action differs from the
     reference's), ``horizon`` steps each. Frames are ``env.render()`` resized to ``size`` (antialiased bilinear)
     and stored as uint8. A branch whose episode terminates or is truncated before ``horizon`` steps keeps its last
     frame repeated, with zero actions, and its outcome is still the environment's.
 
     Outcomes: ``"success"``, True when the episode terminated with a positive reward within the branch;
-    ``"return"``, the branch's summed reward. With one reference policy they are per branch, (N, K+1), and task
-    validity asks whether a choice among the branches made on model futures is the one reality makes; with several
+    with ``success_fn``, ``success_fn(env)`` after the branch's last step (a task judged on the state, as
+    :func:`~simgate_tracking.probes.mujoco.object_in_goal`); ``"return"``, the branch's summed reward. With one
+    reference policy they are per branch, (N, K+1), and task validity asks whether a choice among the branches
+    made on model futures is the one reality makes; with several
     reference policies every seed is played once per policy, the episode's group is the policy's index, outcomes
     are the reference branch's, (N,), and task validity asks whether the model ranks the policies as reality does.
 
@@ -299,18 +324,22 @@ def build_probe_set(
             ``Discrete``, flattened for ``Box``).
         mask_extractor: ``mask_extractor(env) -> {key: (h, w) bool mask}`` of visible objects, called after every
             step of the reference branch; gives masks (N, T, M, H, W) and visibility (N, T, M).
-        clone_fn: ``clone_fn(env) -> state``, for environments ``copy.deepcopy`` cannot copy.
+        clone_fn: ``clone_fn(env) -> state``, for environments no built-in branching method can save.
         restore_fn: ``restore_fn(env, state)``, given with ``clone_fn``.
         outcome: ``"success"`` or ``"return"``.
         name: The probe set's name.
         takes: R >= 1 real takes per episode.
         reseed_fn: ``reseed_fn(env, take_seed)``, called before every branch of takes 1..R-1 instead of setting
             ``env.unwrapped.np_random``, for worlds whose randomness lives elsewhere (take 0 is never reseeded).
+        success_fn: ``success_fn(env) -> bool``, the task's verdict on the state after a branch's last step, for
+            ``outcome="success"`` in place of "terminated with a positive reward".
 
     Raises:
-        ValueError: On a bad argument (named), an environment without ``render_mode="rgb_array"``, an episode
+        ValueError: On a bad argument (named), an environment without ``render_mode="rgb_array"``, frames all of one
+            colour (nothing drawn), an episode
             that ends during warm-up, a ``reseed_fn`` that raises, or takes of an episode whose resets differ.
-        TypeError: If the environment cannot be deep-copied; the message names the fix (``clone_fn``/``restore_fn``).
+        TypeError: If the environment can neither be deep-copied nor reset and replayed to the context; the message
+            names the fix (``clone_fn``/``restore_fn``).
         RuntimeError: If branches leak into the saved state (copies that share state, an incomplete restore).
 
     Example:
@@ -336,6 +365,7 @@ def build_probe_set(
         restore_fn=restore_fn,
         takes=_positive_int(takes, "takes", 1),
         reseed_fn=reseed_fn,
+        success_fn=success_fn,
     )
     seed_list = _check_seeds(seeds)
     _check_callables(
@@ -345,6 +375,7 @@ def build_probe_set(
         clone_fn=clone_fn,
         restore_fn=restore_fn,
         reseed_fn=reseed_fn,
+        success_fn=success_fn,
     )
     if outcome not in _OUTCOMES:
         raise ValueError(f"Expected argument `outcome` to be one of {_OUTCOMES} but got {outcome!r}")
@@ -353,6 +384,7 @@ def build_probe_set(
         _check_env(env)
         encoder = action_encoder if action_encoder is not None else action_encoder_for(env.action_space)
         episodes = [episode for seed in seed_list for episode in _play_episodes(env, seed, plan, encoder)]
+        _check_drawn(episodes)
     finally:
         env.close()
     return _probe_set(episodes, plan, outcome, name)
