@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from simgate_tracking.functional._checks import NothingToScoreError
-from simgate_tracking.functional.takes import EPS, relative_to_spread
+from simgate_tracking.functional.takes import EPS, has_takes, one_take, relative_to_spread
 from simgate_tracking.metrics._base import SimgateMetric, count_update
 from simgate_tracking.metrics._rank_zero import rank_zero_warn
 
@@ -83,6 +83,16 @@ class EpisodeMeanMetric(SimgateMetric):
             scores = ((scores + EPS) / (takes.mean(dim=1) + EPS)).clamp(0.0, 1.0)
         if self.keeps_episode_scores:
             self.episodes.append(torch.where(kept, scores, float("nan")).float())
+
+    def _update_frames(self, preds: Tensor, target: Tensor, one_take_update: Any, takes_update: Any) -> None:
+        """Score a batch with ``one_take_update`` or, where ``target`` holds real takes, with ``takes_update``."""
+        target = one_take(preds, target)
+        self._check_takes(target.shape[1] if has_takes(preds, target) else 1)
+        if has_takes(preds, target):
+            agreement, finite, takes = takes_update(preds, target)
+            self._accumulate(agreement, finite, takes=takes)
+        else:
+            self._accumulate(*one_take_update(preds, target))
 
     def _check_takes(self, takes: int) -> None:
         """Raise unless real takes in the input match ``num_takes`` (the states were sized for them)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from torch import Tensor
 
 from simgate_tracking.functional.controllability import _controllability_takes_update, _controllability_update
-from simgate_tracking.functional.takes import has_takes, one_take
 from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
 
 
@@ -41,10 +40,4 @@ class Controllability(EpisodeMeanMetric):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add a batch of episodes: ``preds`` and ``target`` of shape (B, K+1, T, C, H, W)."""
-        target = one_take(preds, target)
-        self._check_takes(target.shape[1] if has_takes(preds, target) else 1)
-        if has_takes(preds, target):
-            agreement, finite, takes = _controllability_takes_update(preds, target)
-            self._accumulate(agreement, finite, takes=takes)
-        else:
-            self._accumulate(*_controllability_update(preds, target))
+        self._update_frames(preds, target, _controllability_update, _controllability_takes_update)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from simgate_tracking.functional.takes import has_takes, one_take
 from simgate_tracking.functional.temporal_consistency import _temporal_consistency_update, _temporal_takes_update
 from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
 
@@ -35,10 +34,4 @@ class TemporalConsistency(EpisodeMeanMetric):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add a batch of episodes: ``preds`` and ``target`` of shape (B, T, C, H, W)."""
-        target = one_take(preds, target)
-        self._check_takes(target.shape[1] if has_takes(preds, target) else 1)
-        if has_takes(preds, target):
-            agreement, finite, takes = _temporal_takes_update(preds, target)
-            self._accumulate(agreement, finite, takes=takes)
-        else:
-            self._accumulate(*_temporal_consistency_update(preds, target))
+        self._update_frames(preds, target, _temporal_consistency_update, _temporal_takes_update)
