@@ -8,15 +8,20 @@ import sys
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("PIL")
+pytest.importorskip("tensorboard")
+pytest.importorskip("wandb")
+
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from wandb_reader import history_rows, read_finished_run
 
 from simgate_tracking import AXES, SimulatorGate
 from simgate_tracking.alerts import AlertPolicy
 from simgate_tracking.cli import main
 from simgate_tracking.report import GateCheck
 from simgate_tracking.toy.demo import run_demo, wandb_logged_in
+from tests.helpers.wandb_reader import history_rows, read_finished_run
 
 SCRIPT = Path(sys.executable).parent / "simgate"  # the console script pyproject.toml declares
 

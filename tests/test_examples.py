@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("tensorboard")
+
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from simgate_tracking import AXES

@@ -4,9 +4,9 @@ import warnings
 
 import pytest
 import torch
-from test_device_sync import HostReads
 
 from simgate_tracking import ProbeSet, evaluate
+from tests.metrics.test_device_sync import HostReads
 
 N, BRANCHES, T, C, H, W = 8, 2, 5, 3, 16, 16
 
@@ -107,7 +107,7 @@ def test_bad_value_range_is_refused(probe, value_range):
 
 
 def test_the_callback_rescales_a_declared_value_range_in_a_real_trainer(probe, tmp_path):
-    from tiny_world import TinyWorldModel, trainer
+    from tests.helpers.tiny_world import TinyWorldModel, trainer
 
     from simgate_tracking.callbacks import SimulatorGateCallback
 

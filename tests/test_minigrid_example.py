@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytest.importorskip("tensorboard")
+
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from simgate_tracking import AXES

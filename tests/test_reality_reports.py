@@ -6,6 +6,10 @@ import json
 
 import numpy as np
 import pytest
+
+pytest.importorskip("PIL")
+pytest.importorskip("tensorboard")
+
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
