@@ -7,6 +7,9 @@ Examples::
     python -m benchmarks --device cuda --dtype float32 --dtype bfloat16
     python -m benchmarks --takes 0                # without the stochastic-world (R real takes) rows
     python -m benchmarks --markdown docs/performance-figures.md   # also write the figures as a Markdown page
+    python -m benchmarks --diffusion-steps 2      # also the gate's share with a diffusion world model (2 steps)
+    python -m benchmarks --scaling               # only: episodes/s and memory for 64/256/1024 episodes, 1/2/4 processes
+    python -m benchmarks --mmap-gb 2              # only: open a 2 GB probe file memory-mapped, score one of 8 shards
 """
 
 from __future__ import annotations
@@ -61,6 +64,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--demo-epochs", type=int, default=DEMO_EPOCHS, help="epochs of the demo's training")
     parser.add_argument("--demo-windows", type=int, default=DEMO_WINDOWS, help="training windows per demo epoch")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the figures as a Markdown page")
+    parser.add_argument(
+        "--diffusion-steps", type=int, action="append", help="also time the gate with a diffusion world model"
+    )
+    parser.add_argument("--scaling", action="store_true", help="only the scaling figures (episodes, processes)")
+    parser.add_argument("--mmap-gb", type=float, metavar="GB", help="only: score one shard of a GB-sized mapped file")
     args = parser.parse_args(argv)
     if min(args.repeats, args.slow_repeats, args.threads, args.batch_size, args.demo_epochs, args.demo_windows) < 1:
         parser.error("--repeats, --slow-repeats, --threads, --batch-size and --demo-* must be >= 1")
@@ -104,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run every benchmark, print the tables; exit status 1 if a measured target fails."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.scaling or args.mmap_gb:
+        from benchmarks.scaling import run_scaling_options
+
+        return run_scaling_options(args.scaling, args.mmap_gb)
     report = MarkdownReport(sys.argv[1:] if argv is None else argv, args.device)
     print(f"# simgate-tracking benchmarks on {machine(args.device)}", flush=True)
     targets: list[Target] = []
@@ -151,6 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for note in closing_notes(args.device, share):
         print(note)
         report.note(note)
+    if args.diffusion_steps:
+        from benchmarks.diffusion import diffusion_share, diffusion_table
+
+        shares = [diffusion_share(steps, args.demo_epochs, args.demo_windows) for steps in args.diffusion_steps]
+        print("\n" + diffusion_table(shares), flush=True)
     if args.markdown:
         report.write(args.markdown)
         print(f"figures written to {args.markdown}")

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from simgate_tracking.probe_file import chunks
+
 
 def _shape(x: Tensor) -> tuple[int, ...]:
     return tuple(x.shape)
@@ -34,8 +36,9 @@ def check_frames(x: Tensor, field: str, rank: int, layout: str) -> None:
     require(x.ndim == rank, field, f"to have shape {layout}", f"shape {_shape(x)}")
     require(x.dtype == torch.uint8 or x.is_floating_point(), field, "to be float in [0, 1] or uint8", x.dtype)
     if x.is_floating_point() and x.numel():
-        # one pass and no temporary as large as the frames: NaN propagates to both ends, Inf to one
-        lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+        # one pass, a slice at a time, no temporary as large as the frames: NaN propagates to both ends, Inf to one
+        ends = torch.stack([torch.stack(torch.aminmax(part.detach())) for part in chunks(x)])
+        lo, hi = float(ends[:, 0].min()), float(ends[:, 1].max())
         require(math.isfinite(lo) and math.isfinite(hi), field, "to hold only finite values", "NaN or Inf")
         require(lo >= 0.0 and hi <= 1.0, field, "to hold values in [0, 1]", f"values from {lo:.4g} to {hi:.4g}")
 
@@ -140,7 +143,8 @@ def check_episodes(context: Tensor, actions: Tensor, targets: Tensor) -> tuple[i
         actions.dtype,
     )
     if actions.is_floating_point():
-        require(bool(torch.isfinite(actions).all()), "actions", "to hold only finite values", "NaN or Inf")
+        finite = all(bool(torch.isfinite(part).all()) for part in chunks(actions))
+        require(finite, "actions", "to hold only finite values", "NaN or Inf")
     return n, branches, horizon, h, w
 
 
@@ -167,7 +171,7 @@ def check_objects(  # noqa: PLR0913
     )
     require(masks.dtype == torch.bool, "masks", "to be a bool tensor", masks.dtype)
     require(masks.shape[-3] > 0, "masks", "to hold M >= 1 object slots", f"shape {_shape(masks)}")
-    shown = masks.flatten(-2).any(dim=-1)
+    shown = torch.cat([part.flatten(-2).any(dim=-1) for part in chunks(masks)])
     if visible is None:
         visible = shown
     expected = (*lead, masks.shape[-3])
@@ -200,32 +204,57 @@ def check_outcomes(outcomes: Tensor | None, n: int, branches: int, takes: int = 
     return outcomes
 
 
-def check_storage(tensors: Mapping[str, Tensor], where: str) -> None:
-    """Tensors read from a file each own their bytes: contiguous, within their storage, apart from each other.
+def trackable(x: Any) -> Any:
+    """``x``, or a copy where it is an inference tensor (those keep no version counter to detect changes by)."""
+    if isinstance(x, Tensor) and x.is_inference():
+        with torch.inference_mode(False):
+            return x.clone()
+    return x
 
-    ``ProbeSet.save`` writes every field as one contiguous block. A stride of 0, or any other self-overlap, would let
-    a few stored bytes stand for gigabytes of frames once copied, checked or hashed.
 
-    Raises:
-        ValueError: Naming the file and the field, before any value is read.
-    """
+def one_take_squeezed(targets: Any, masks: Any, visible: Any, outcomes: Any) -> tuple[Any, Any, Any, Any]:
+    """Fields given with a takes dimension of size 1, stored without it: one take is one form, one hash."""
+    if not (isinstance(targets, Tensor) and targets.ndim == 7 and targets.shape[1] == 1):
+        return targets, masks, visible, outcomes
 
-    def expect(ok: bool, name: str, expected: str, got: str) -> None:
-        if not ok:
-            raise ValueError(f"Probe set {where!r}: expected `{name}` {expected} but got {got}")
+    def squeeze(x: Any, rank: int) -> Any:
+        return x.squeeze(1) if isinstance(x, Tensor) and x.ndim == rank and x.shape[1] == 1 else x
 
-    spans: list[tuple[str, int, int, int]] = []
-    for name, x in tensors.items():
-        size = int(x.numel()) * x.element_size()
-        stored = f"strides {tuple(x.stride())} for shape {_shape(x)}"
-        expect(x.is_contiguous(), name, "to be stored contiguously, as ProbeSet.save writes it", stored)
-        storage = x.untyped_storage()
-        start = int(x.storage_offset()) * x.element_size()
-        backed = f"to be backed by the file's bytes: {size} bytes from byte {start}"
-        expect(start + size <= storage.nbytes(), name, backed, f"a storage of {storage.nbytes()} bytes")
-        if size:
-            spans.append((name, storage.data_ptr(), start, start + size))
-    for i, (name, base, start, end) in enumerate(spans):
-        for other, other_base, other_start, other_end in spans[i + 1 :]:
-            apart = base != other_base or end <= other_start or other_end <= start
-            expect(apart, name, f"to be stored apart from `{other}`", "the two sharing bytes")
+    # per-take outcomes are (N, 1) or (N, 1, K+1); (N, K+1) has K+1 >= 2 and is left alone
+    outcome_rank = outcomes.ndim if isinstance(outcomes, Tensor) and outcomes.ndim in (2, 3) else -1
+    return targets.squeeze(1), squeeze(masks, 6), squeeze(visible, 4), squeeze(outcomes, outcome_rank)
+
+
+def checked_fields(  # noqa: PLR0913
+    context: Any,
+    actions: Any,
+    targets: Any,
+    masks: Any,
+    visible: Any,
+    outcomes: Any,
+    groups: Any,
+    seeds: Any,
+) -> dict[str, Any]:
+    """Every field of a probe set checked, takes stacked, one take squeezed, seeds defaulted; keyed by field name."""
+    given = {"context": context, "actions": actions, "targets": targets, "masks": masks, "visible": visible}
+    check_has_data({**given, "outcomes": outcomes, "groups": groups, "seeds": seeds})
+    targets, masks, visible, outcomes = one_take_squeezed(
+        stack_takes(targets, "targets", "(N, K+1, T, C, H, W)"),
+        stack_takes(masks, "masks", "(N, T, M, H, W)"),
+        stack_takes(visible, "visible", "(N, T, M)"),
+        stack_takes(outcomes, "outcomes", "(N,) or (N, K+1)"),
+    )
+    n, branches, horizon, h, w = check_episodes(context, actions, targets)
+    takes = num_takes(targets)
+    masks, visible = check_objects(masks, visible, n, horizon, h, w, takes)
+    checked_seeds = check_vector(seeds, "seeds", n, integer=True)
+    return {
+        "context": context,
+        "actions": actions,
+        "targets": targets,
+        "masks": masks,
+        "visible": visible,
+        "outcomes": check_outcomes(outcomes, n, branches, takes),
+        "groups": check_group_ids(check_vector(groups, "groups", n, integer=True), n),
+        "seeds": torch.arange(n, dtype=torch.long) if checked_seeds is None else checked_seeds,
+    }

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from simgate_tracking._utils import check_int
 from simgate_tracking.gate import GateResult
 
-AlertKind = Literal["gate_failed", "weakest_changed", "axis_dropped"]
+AlertKind = Literal["gate_failed", "gate_inconclusive", "weakest_changed", "axis_dropped"]
 AlertLevel = Literal["WARN", "ERROR"]
+_VERDICT_WORDS = {"pass": "passed", "fail": "failed", "inconclusive": "inconclusive"}
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,7 @@ class Alert:
     """One alert: what happened, on which axis, at which step.
 
     Attributes:
-        kind: ``gate_failed``, ``weakest_changed`` or ``axis_dropped``.
+        kind: ``gate_failed``, ``gate_inconclusive``, ``weakest_changed`` or ``axis_dropped``.
         axis: The axis the alert is about.
         score: The axis's score at this check.
         threshold: The axis's threshold.
@@ -43,9 +45,11 @@ class Alert:
 class AlertPolicy:
     """Decide which alerts a new gate check raises.
 
-    Alerts fire when the gate fails (ERROR, about the weakest axis), when the weakest axis changes (WARN), and when
-    an axis falls more than ``drop_margin`` below its best score so far (WARN). The same (kind, axis) pair is not
-    repeated within ``cooldown_checks`` checks.
+    Alerts fire when the gate fails (ERROR, about the weakest axis), when its verdict is inconclusive (WARN, about the
+    weakest axis whose confidence interval holds its threshold: the probe set cannot tell), when the weakest axis
+    changes (WARN), and when an axis falls more than ``drop_margin`` below its best score so far (WARN). A result
+    with intervals fails only when an interval lies at or below its threshold (:attr:`GateResult.verdict`).
+    The same (kind, axis) pair is not repeated within ``cooldown_checks`` checks.
 
     Args:
         drop_margin: How far below its best an axis may fall before it alerts.
@@ -63,8 +67,7 @@ class AlertPolicy:
     def __init__(self, drop_margin: float = 0.1, cooldown_checks: int = 3) -> None:
         if not isinstance(drop_margin, (int, float)) or isinstance(drop_margin, bool) or not 0 < drop_margin <= 1:
             raise ValueError(f"Expected argument `drop_margin` to be a float in (0, 1] but got {drop_margin!r}")
-        if not isinstance(cooldown_checks, int) or isinstance(cooldown_checks, bool) or cooldown_checks < 0:
-            raise ValueError(f"Expected argument `cooldown_checks` to be an int >= 0 but got {cooldown_checks!r}")
+        check_int(cooldown_checks, "cooldown_checks", 0)
         self.drop_margin = float(drop_margin)
         self.cooldown_checks = cooldown_checks
         self.best: dict[str, float] = {}
@@ -77,8 +80,11 @@ class AlertPolicy:
         self.checks += 1
         candidates: list[Alert] = []
         weakest = result.weakest_axis
-        if not result.passed:
+        if result.verdict == "fail":
             candidates.append(self._alert("gate_failed", result, weakest, step, "simulator gate failed"))
+        elif result.verdict == "inconclusive":
+            axis = result.inconclusive_axes[0]
+            candidates.append(self._alert("gate_inconclusive", result, axis, step, "simulator gate inconclusive"))
         if self.last_weakest is not None and weakest != self.last_weakest:
             candidates.append(self._alert("weakest_changed", result, weakest, step, f"weakest axis is now {weakest}"))
         for axis, score in result.scores.items():
@@ -99,16 +105,24 @@ class AlertPolicy:
 
     def _alert(self, kind: AlertKind, result: GateResult, axis: str, step: int, headline: str) -> Alert:
         score, threshold = result.scores[axis], result.thresholds[axis]
+        shown = result.score_text(axis)
         if kind == "gate_failed":
-            title = f"simulator gate failed: {axis} {score:.3f} <= {threshold:.2f}"
+            title = f"simulator gate failed: {axis} {shown} <= {threshold:.2f}"
+        elif kind == "gate_inconclusive":
+            title = f"simulator gate inconclusive: {axis} {shown} holds {threshold:.2f}"
         elif kind == "axis_dropped":
             title = f"{axis} fell {self.best[axis] - score:.3f} below its best"
         else:
             title = headline
         text = (
-            f"{headline} at step {step}: {axis} = {score:.3f} (threshold {threshold:.2f}, "
-            f"gate {'passed' if result.passed else 'failed'}; failing: {', '.join(result.failing_axes) or 'none'})"
+            f"{headline} at step {step}: {axis} = {shown} (threshold {threshold:.2f}, "
+            f"gate {_VERDICT_WORDS[result.verdict]}; failing: {', '.join(result.failing_axes) or 'none'})"
         )
+        if kind == "gate_inconclusive":
+            text += (
+                f"; the {result.confidence_level:.0%} interval holds the threshold: score more probe episodes "
+                "(see simgate_tracking.episodes_needed) or judge at a lower level"
+            )
         return Alert(kind, axis, score, threshold, step, "ERROR" if kind == "gate_failed" else "WARN", title, text)
 
     def state_dict(self) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from simgate_tracking.confidence import DEFAULT_LEVEL, Interval, Verdict, check_level, gate_verdict
+
 AXES: tuple[str, ...] = (
     "controllability",
     "temporal_consistency",
@@ -34,6 +36,10 @@ class GateResult:
             and scored against the other takes as the model is. 1 on every axis for a probe set of one take
             (reality is its own reference); below 1 in a stochastic world, where it shows how far one real sample
             sits from reality's spread.
+        intervals: A confidence interval ``(low, high)`` of each gated simulator axis, by bootstrap over probe
+            episodes at ``confidence_level`` (see :mod:`simgate_tracking.confidence`); empty when none was taken.
+        confidence_level: The level of ``intervals``.
+        real_baseline_intervals: The same intervals for reality's own score, with real takes.
     """
 
     scores: dict[str, float]
@@ -43,6 +49,31 @@ class GateResult:
     failing_axes: tuple[str, ...]
     extras: dict[str, float] = field(default_factory=dict)
     real_baseline: dict[str, float] = field(default_factory=dict)
+    intervals: dict[str, Interval] = field(default_factory=dict)
+    confidence_level: float = DEFAULT_LEVEL
+    real_baseline_intervals: dict[str, Interval] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> Verdict:
+        """``"pass"``, ``"fail"`` or ``"inconclusive"``: the gate judged on :attr:`intervals`.
+
+        ``"pass"`` when every gated axis's interval lies above its threshold, ``"fail"`` when one lies at or below
+        it, else ``"inconclusive"``: the probe set cannot tell the model from the threshold. A gated score without an
+        interval is judged on its value, so without intervals the verdict is :attr:`passed`'s.
+        """
+        return gate_verdict(self.scores, self.thresholds, self.intervals)
+
+    @property
+    def inconclusive_axes(self) -> tuple[str, ...]:
+        """Gated axes whose interval holds their threshold, weakest first."""
+        straddling = (name for name, (low, high) in self.intervals.items() if low <= self.thresholds[name] < high)
+        return tuple(sorted(straddling, key=self.margins.__getitem__))
+
+    def score_text(self, axis: str) -> str:
+        """An axis's score with its interval when the result has one: ``0.640 [0.580, 0.700]``."""
+        interval = self.intervals.get(axis)
+        ends = "" if interval is None else f" [{interval[0]:.3f}, {interval[1]:.3f}]"
+        return f"{self.scores[axis]:.3f}{ends}"
 
     @property
     def margins(self) -> dict[str, float]:
@@ -64,6 +95,10 @@ class GateResult:
             "failing_axes": list(self.failing_axes),
             "extras": dict(self.extras),
             "real_baseline": dict(self.real_baseline),
+            "verdict": self.verdict,
+            "intervals": {name: list(ends) for name, ends in self.intervals.items()},
+            "confidence_level": self.confidence_level,
+            "real_baseline_intervals": {name: list(ends) for name, ends in self.real_baseline_intervals.items()},
         }
 
     @classmethod
@@ -80,6 +115,10 @@ class GateResult:
             real_baseline={
                 k: float(v) for k, v in data.get("real_baseline", _one_take_baseline(data["scores"])).items()
             },
+            # reports written before intervals existed judged point scores only
+            intervals=_intervals(data.get("intervals")),
+            confidence_level=float(data.get("confidence_level", DEFAULT_LEVEL)),
+            real_baseline_intervals=_intervals(data.get("real_baseline_intervals")),
         )
 
     def to_json(self) -> str:
@@ -92,16 +131,33 @@ class GateResult:
         return cls.from_dict(json.loads(text))
 
     def __str__(self) -> str:
-        verdict = "PASS" if self.passed else "FAIL"
-        rows = [f"simulator gate: {verdict} (weakest axis: {self.weakest_axis})"]
+        rows = [f"simulator gate: {self.verdict_word()} (weakest axis: {self.weakest_axis})"]
         # reality's own score is shown where it says something: real takes of a stochastic world
         shown = any(value != 1.0 for value in self.real_baseline.values())
         for name, score in self.scores.items():
-            mark = "<- weakest" if name == self.weakest_axis else ("fail" if name in self.failing_axes else "")
+            marks = ["<- weakest"] if name == self.weakest_axis else (["fail"] if name in self.failing_axes else [])
+            marks += ["inconclusive"] if name in self.inconclusive_axes else []
             reality = f"  (reality {self.real_baseline[name]:.3f})" if shown and name in self.real_baseline else ""
-            rows.append(f"  {name:<24}{score:7.3f}  > {self.thresholds[name]:.2f}{reality}  {mark}".rstrip())
+            low, high = self.intervals.get(name, (math.nan, math.nan))
+            ends = f" [{low:.3f}, {high:.3f}]" if name in self.intervals else " " * 15 if self.intervals else ""
+            rows.append(
+                f"  {name:<24}{score:7.3f}{ends}  > {self.thresholds[name]:.2f}{reality}  {', '.join(marks)}".rstrip()
+            )
         rows.extend(f"  {name:<24}{value:7.3f}  (not gated)" for name, value in self.extras.items())
         return "\n".join(rows)
+
+    def verdict_word(self) -> str:
+        """``PASS`` or ``FAIL``; ``INCONCLUSIVE`` with the level and the point scores' verdict when intervals say so.
+
+        Example:
+            >>> result = SimulatorGate().evaluate({"controllability": 0.7}, intervals={"controllability": (0.6, 0.8)})
+            >>> result.verdict_word()
+            'INCONCLUSIVE at 95% (PASS on point scores)'
+        """
+        strict = "PASS" if self.passed else "FAIL"
+        if self.verdict != "inconclusive":
+            return strict
+        return f"INCONCLUSIVE at {self.confidence_level:.0%} ({strict} on point scores)"
 
 
 def _check_threshold(name: str, value: Any) -> float:
@@ -155,7 +211,12 @@ class SimulatorGate:
                 f"Expected argument `default_threshold` to be a float in [0, 1] but got {default_threshold}"
             )
         if isinstance(threshold, Mapping):
-            self.thresholds = {str(name): _check_threshold(str(name), value) for name, value in threshold.items()}
+            for name in threshold:
+                if not isinstance(name, str) or not name:
+                    raise ValueError(
+                        f"Expected the keys of `threshold` to be axis or score names (non-empty str) but got {name!r}"
+                    )
+            self.thresholds = {name: _check_threshold(name, value) for name, value in threshold.items()}
         else:
             value = _check_threshold("threshold", threshold)
             if not 0.0 <= value <= 1.0:
@@ -170,16 +231,28 @@ class SimulatorGate:
         """Whether a score named ``name`` takes part in the verdict."""
         return name in AXES or name in self.thresholds
 
-    def evaluate(self, scores: Mapping[str, Any], real_baseline: Mapping[str, Any] | None = None) -> GateResult:
+    def evaluate(
+        self,
+        scores: Mapping[str, Any],
+        real_baseline: Mapping[str, Any] | None = None,
+        intervals: Mapping[str, tuple[float, float]] | None = None,
+        confidence_level: float = DEFAULT_LEVEL,
+        real_baseline_intervals: Mapping[str, tuple[float, float]] | None = None,
+    ) -> GateResult:
         """Judge a dict of scores (floats or 0-dim tensors).
 
         Args:
             scores: Axis name to score.
             real_baseline: Reality's own score per simulator axis (see :attr:`GateResult.real_baseline`); default
                 1 on every gated simulator axis, as for a probe set of one real take.
+            intervals: Confidence interval ``(low, high)`` per gated score (see :attr:`GateResult.intervals`); the
+                verdict judges them (:attr:`GateResult.verdict`). Default none: the verdict is the point scores'.
+            confidence_level: The level of ``intervals``, in (0, 1).
+            real_baseline_intervals: Intervals of reality's own score per axis.
 
         Raises:
-            ValueError: If no gated axis is among the scores.
+            ValueError: If no gated axis is among the scores, or an interval is not ``(low, high)`` with
+                ``low <= high`` for a gated score.
         """
         values = {str(name): _as_float(value) for name, value in scores.items()}
         ordered = [name for name in AXES if name in values] + [
@@ -203,7 +276,29 @@ class SimulatorGate:
                 if real_baseline is None
                 else {str(name): _as_float(value) for name, value in real_baseline.items()}
             ),
+            intervals=_checked_intervals(intervals or {}, gated, "intervals"),
+            confidence_level=check_level(confidence_level, "confidence_level"),
+            real_baseline_intervals=_checked_intervals(real_baseline_intervals or {}, AXES, "real_baseline_intervals"),
         )
+
+
+def _checked_intervals(intervals: Mapping[str, Any], names: Any, field_name: str) -> dict[str, Interval]:
+    """``(low, high)`` floats per name, ``low <= high``, for names among ``names`` only."""
+    checked = {}
+    for name, ends in intervals.items():
+        values = tuple(_as_float(end) for end in ends) if isinstance(ends, (tuple, list)) else ()
+        if name not in names or len(values) != 2 or values[0] > values[1]:
+            raise ValueError(
+                f"Expected `{field_name}` to map gated scores {tuple(names)} to (low, high) with low <= high but got "
+                f"{name!r}: {ends!r}"
+            )
+        checked[str(name)] = (values[0], values[1])
+    return checked
+
+
+def _intervals(data: Any) -> dict[str, Interval]:
+    """Intervals as a report stores them (lists of two numbers); none in reports older than intervals."""
+    return {str(name): (float(ends[0]), float(ends[1])) for name, ends in (data or {}).items()}
 
 
 def _one_take_baseline(scores: Mapping[str, Any]) -> dict[str, float]:

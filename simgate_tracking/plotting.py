@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from simgate_tracking._utils import require
 from simgate_tracking.gate import AXES, GateResult
 
 PASS_COLOUR, FAIL_COLOUR, WEAKEST_EDGE = "#2e9d5b", "#d1453b", "#111111"
+INCONCLUSIVE_COLOUR = "#e3a21a"  # amber: an axis whose confidence interval holds its threshold
 REALITY_COLOUR = "#2f5fb3"  # reality's own score on an axis: a blue marker, apart from the black threshold tick
 WIDTH, ROW_HEIGHT, DPI = 7.5, 0.5, 100  # inches, inches per axis, pixels per inch
 # margins in inches: room for the title above and the x tick labels below; a layout engine costs more than the drawing
@@ -33,14 +35,12 @@ def require_matplotlib() -> tuple[Any, Any]:
     Raises:
         ModuleNotFoundError: If matplotlib is not installed, naming the extra that installs it.
     """
-    try:
-        import matplotlib  # noqa: F401  (the package itself first: its submodules may be cached without it)
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            f"Plots and scorecard pictures need matplotlib: install it with {MEDIA_EXTRA}"
-        ) from err
+    # the package itself first: its submodules may be cached without it
+    for module in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        require("media", module, "Plots and scorecard pictures")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     return Figure, FigureCanvasAgg
 
 
@@ -91,13 +91,20 @@ def draw_scorecard(bars: Any, result: GateResult, title: str) -> None:
     """Draw a bar per gated axis on the matplotlib ``Axes`` ``bars``, each against its threshold, under ``title``.
 
     Bars are green above their threshold and red at or below it, the threshold a black tick; the weakest axis is
-    outlined. Where reality's own score is not 1 (``result.real_baseline``: real takes of a stochastic world), a
-    blue marker on each axis shows it, with a "reality" legend.
+    outlined; an axis whose confidence interval holds its threshold (inconclusive) is amber, and every interval in
+    ``result.intervals`` is an error bar. Where reality's own score is not 1 (``result.real_baseline``: real takes
+    of a stochastic world), a blue marker on each axis shows it, with a "reality" legend.
     """
     names = list(result.scores)
     rows = np.arange(len(names))[::-1]
-    colours = [FAIL_COLOUR if name in result.failing_axes else PASS_COLOUR for name in names]
+    colours = [_bar_colour(result, name) for name in names]
     drawn = bars.barh(rows, [result.scores[name] for name in names], color=colours, height=0.6)
+    ranged = [index for index, name in enumerate(names) if name in result.intervals]
+    if ranged:  # the confidence interval of each axis that has one: an error bar over its bar
+        scores = np.array([result.scores[names[index]] for index in ranged])
+        lows, highs = (np.array([result.intervals[names[index]][end] for index in ranged]) for end in (0, 1))
+        spans = np.stack([np.clip(scores - lows, 0, None), np.clip(highs - scores, 0, None)])
+        bars.errorbar(scores, rows[ranged], xerr=spans, fmt="none", ecolor="black", elinewidth=1, capsize=3)
     for bar, name in zip(drawn, names, strict=True):
         if name == result.weakest_axis:
             bar.set_edgecolor(WEAKEST_EDGE)
@@ -118,6 +125,13 @@ def draw_scorecard(bars: Any, result: GateResult, title: str) -> None:
     else:
         bars.set_xlim(left=0)
     bars.set_title(title, fontsize=9, loc="left")
+
+
+def _bar_colour(result: GateResult, name: str) -> str:
+    """Red for a failing axis, amber where its interval straddles the threshold (inconclusive), else green."""
+    if name in result.inconclusive_axes:
+        return INCONCLUSIVE_COLOUR
+    return FAIL_COLOUR if name in result.failing_axes else PASS_COLOUR
 
 
 def panel_text(extras: Mapping[str, float]) -> str:

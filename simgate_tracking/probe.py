@@ -5,58 +5,25 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from simgate_tracking._probe_checks import (
-    check_episodes,
-    check_group_ids,
-    check_has_data,
-    check_objects,
-    check_outcomes,
-    check_storage,
-    check_vector,
-    num_takes,
-    stack_takes,
+from simgate_tracking._probe_checks import checked_fields, num_takes, trackable
+from simgate_tracking._utils import check_positive_int
+from simgate_tracking.probe_batch import ProbeBatch, make_batch
+from simgate_tracking.probe_file import (
+    FORMAT_VERSION,
+    compact,
+    hash_bytes,
+    pages_dropped_after_reading,
+    read_fields,
 )
 
-FORMAT_VERSION = 1
+__all__ = ["ProbeBatch", "ProbeSet"]
+
 _FIELDS = ("context", "actions", "targets", "masks", "visible", "outcomes", "groups", "seeds")
-_SCORED_ONLY = ("targets", "masks", "visible")  # fields the world model never sees
-_HASH_CHUNK_BYTES = 16 * 2**20  # hashing reads a tensor this much at a time: no copy of a whole field
-
-
-@dataclass(frozen=True)
-class ProbeBatch:
-    """A batch of probe episodes, as the rollout loop sees it.
-
-    Attributes:
-        index: (B,) the episodes' positions in the probe set.
-        context: (B, T0, C, H, W) reset observations.
-        actions: (B, K+1, T, A), branch 0 the reference actions.
-        targets: (B, K+1, T, C, H, W) real futures for every branch; (B, R, K+1, T, C, H, W) with R > 1 takes.
-        masks: (B, [R,] T, M, H, W) bool object masks on the reference branch, or None.
-        visible: (B, [R,] T, M) bool, or None.
-        outcomes: (B, [R]) or (B, [R,] K+1) real task outcomes, or None.
-        groups: (B,) policy ids, or None.
-        seeds: (B,) int64 seeds.
-    """
-
-    index: Tensor
-    context: Tensor
-    actions: Tensor
-    targets: Tensor
-    masks: Tensor | None
-    visible: Tensor | None
-    outcomes: Tensor | None
-    groups: Tensor | None
-    seeds: Tensor
-
-    def __len__(self) -> int:
-        return int(self.index.shape[0])
 
 
 class ProbeSet:
@@ -105,6 +72,15 @@ class ProbeSet:
         (2, 2, 4)
     """
 
+    context: Tensor
+    actions: Tensor
+    targets: Tensor
+    masks: Tensor | None
+    visible: Tensor | None
+    outcomes: Tensor | None
+    groups: Tensor | None
+    seeds: Tensor
+
     def __init__(
         self,
         context: Tensor,
@@ -117,26 +93,11 @@ class ProbeSet:
         seeds: Tensor | None = None,
         name: str = "probe",
     ) -> None:
-        given = {"context": context, "actions": actions, "targets": targets, "masks": masks, "visible": visible}
-        check_has_data({**given, "outcomes": outcomes, "groups": groups, "seeds": seeds})
-        targets, masks, visible, outcomes = _one_take_squeezed(
-            stack_takes(targets, "targets", "(N, K+1, T, C, H, W)"),
-            stack_takes(masks, "masks", "(N, T, M, H, W)"),
-            stack_takes(visible, "visible", "(N, T, M)"),
-            stack_takes(outcomes, "outcomes", "(N,) or (N, K+1)"),
-        )
-        n, branches, horizon, h, w = check_episodes(context, actions, targets)
-        takes = num_takes(targets)
-        self.context, self.actions, self.targets = context, actions, targets
-        self.masks, self.visible = check_objects(masks, visible, n, horizon, h, w, takes)
-        self.outcomes = check_outcomes(outcomes, n, branches, takes)
-        self.groups = check_group_ids(check_vector(groups, "groups", n, integer=True), n)
-        checked_seeds = check_vector(seeds, "seeds", n, integer=True)
-        self.seeds = torch.arange(n, dtype=torch.long) if checked_seeds is None else checked_seeds
+        checked = checked_fields(context, actions, targets, masks, visible, outcomes, groups, seeds)
+        for field in _FIELDS:  # inference tensors keep no version counter: those few are copied
+            setattr(self, field, trackable(checked[field]))
         self.name = str(name)
         self._hash: str | None = None
-        for field in _FIELDS:  # inference tensors keep no version counter: those few are copied
-            setattr(self, field, _trackable(getattr(self, field)))
         self._built = {field: (x, x._version) for field, x in self._given_tensors().items()}
 
     # ------------------------------------------------------------------ shape
@@ -269,7 +230,7 @@ class ProbeSet:
         digest = hashlib.sha256(f"simgate-probe-v{FORMAT_VERSION}".encode())
         for name, tensor in self._given_tensors().items():
             digest.update(f"|{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-            _hash_bytes(digest, tensor.detach())
+            hash_bytes(digest, tensor.detach())
         return digest.hexdigest()
 
     def __eq__(self, other: object) -> bool:
@@ -287,35 +248,46 @@ class ProbeSet:
             ValueError: If a tensor of the probe set was changed in place after construction.
         """
         payload: dict[str, Any] = {"format_version": FORMAT_VERSION, "name": self.name}
-        payload.update(_compact(self._tensors()))
+        payload.update(compact(self._tensors()))
         payload["manifest_hash"] = self.manifest_hash
         torch.save(payload, os.fspath(path))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ProbeSet:
+    def load(cls, path: str | os.PathLike[str], mmap: bool = False, verify: bool = True) -> ProbeSet:
         """Read a probe set written by :meth:`save`. Never executes code from the file (``weights_only=True``).
 
         Safe for files from elsewhere: every tensor must be stored contiguously and apart from the others (so a few
         bytes cannot stand for gigabytes), the file must hold its format version and manifest hash, and the content
         must match that hash. Memory peaks at about the file's size: the hash is computed without copying.
 
+        With ``mmap=True`` the tensors view the file through a memory map (``torch.load(..., mmap=True)``) instead
+        of being read into memory: a probe set larger than memory opens, every process that opens the file shares
+        the system's page cache, and scoring a shard reads that shard's episodes only. The checks and the hash
+        still read the whole file once each, a slice at a time, dropping each slice from the process once read, so
+        memory stays about one slice (16 MiB) above what the process held.
+
+        Args:
+            path: The file.
+            mmap: Map the file instead of reading it.
+            verify: Check the content against the stored manifest hash (one streaming read of every byte).
+                ``False`` trusts the stored hash, for a file already checked (by another rank, or before): the
+                structure and value checks still run.
+
         Raises:
             ValueError: Naming the file, if it is not a probe set, comes from another format, is stored in a way
-                :meth:`save` never writes, holds an invalid field, or fails its hash check.
+                :meth:`save` never writes, holds an invalid field, or fails its hash check; or if ``mmap`` or
+                ``verify`` is not a bool.
         """
-        where = os.fspath(path)
-        payload = _read_payload(where)
-        fields: dict[str, Any] = {name: payload.get(name) for name in _FIELDS}
-        check_storage({name: x for name, x in fields.items() if isinstance(x, Tensor)}, where)
-        name = payload.get("name", "probe")
-        if not isinstance(name, str):
-            raise ValueError(f"Probe set {where!r}: expected `name` to be a str but got {type(name).__name__}")
-        try:
-            probe = cls(**fields, name=name)
-        except (ValueError, TypeError, RuntimeError, IndexError, KeyError) as err:
-            raise ValueError(f"Probe set {where!r} is not a valid probe set: {err}") from err
-        if payload["manifest_hash"] != probe.manifest_hash:
-            raise ValueError(f"Probe set {where!r} is corrupt: its manifest hash does not match its content")
+        where, fields, name, stored_hash = read_fields(path, _FIELDS, mmap, verify)
+        with pages_dropped_after_reading([x for x in fields.values() if isinstance(x, Tensor)] if mmap else []):
+            try:
+                probe = cls(**fields, name=name)
+            except (ValueError, TypeError, RuntimeError, IndexError, KeyError) as err:
+                raise ValueError(f"Probe set {where!r} is not a valid probe set: {err}") from err
+            if not verify:
+                probe._hash = stored_hash
+            elif stored_hash != probe.manifest_hash:
+                raise ValueError(f"Probe set {where!r} is corrupt: its manifest hash does not match its content")
         return probe
 
     # ------------------------------------------------------------ iteration
@@ -355,111 +327,16 @@ class ProbeSet:
         Raises:
             ValueError: If ``batch_size`` is not a positive int.
         """
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"Expected argument `batch_size` to be a positive int but got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         order = torch.arange(len(self)) if indices is None else torch.as_tensor(indices, dtype=torch.long)
         for chunk in order.split(batch_size):
             yield self._batch(chunk, device)
 
     def _batch(self, index: Tensor, device: torch.device | str | None) -> ProbeBatch:
         self._check_unchanged()
-        span = _evenly_spaced(index)
-
-        def pick(name: str, x: Tensor | None) -> Tensor | None:
-            if x is None:
-                return None
-            # what only the scorecard reads, already on the device, is a view (no copy) for evenly spaced episodes
-            if span is not None and name in _SCORED_ONLY and torch.device(device or x.device) == x.device:
-                return x[span]
-            return x[index].to(device, non_blocking=True)
-
-        picked = {name: pick(name, getattr(self, name)) for name in _FIELDS}
-        return ProbeBatch(index=index.to(device), **picked)  # type: ignore[arg-type]
+        return make_batch({name: getattr(self, name) for name in _FIELDS}, index, device)
 
     def num_batches(self, batch_size: int, num_episodes: int | None = None) -> int:
         """How many batches :meth:`batches` yields for ``num_episodes`` episodes (default: all)."""
         n = len(self) if num_episodes is None else num_episodes
         return -(-n // batch_size)
-
-
-def _read_payload(where: str) -> dict[str, Any]:
-    """The dict a probe set file holds, its format version and stored hash checked; never runs code from it."""
-    with open(where, "rb"):
-        pass  # no such file, a directory, no permission: the system's own error names the path
-    try:
-        payload = torch.load(where, map_location="cpu", weights_only=True)
-    except Exception as err:  # any byte string: torch and its unpickler raise many kinds, all meaning "not ours"
-        raise ValueError(
-            f"Expected {where!r} to be a ProbeSet written by ProbeSet.save (tensors only) but it holds something "
-            f"else ({type(err).__name__}); nothing was loaded, as loading a probe set never runs code from the file"
-        ) from err
-    if not isinstance(payload, dict) or "context" not in payload:
-        raise ValueError(f"Expected {where!r} to be a ProbeSet written by ProbeSet.save")
-    version = payload.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
-        raise ValueError(
-            f"Expected probe format version <= {FORMAT_VERSION} but got {version!r} in {where!r}; a probe set file "
-            f"holds an int version from 1 to {FORMAT_VERSION}"
-        )
-    if not isinstance(payload.get("manifest_hash"), str):
-        raise ValueError(
-            f"Expected {where!r} to hold its manifest hash (a str, as ProbeSet.save writes it) but got "
-            f"{type(payload.get('manifest_hash')).__name__}: a probe set without it cannot be checked"
-        )
-    return payload
-
-
-def _hash_bytes(digest: Any, tensor: Tensor) -> None:
-    """Feed a tensor's bytes (C order) to ``digest`` a slice of episodes at a time: no whole copy of any field."""
-    if tensor.numel() == 0:
-        return
-    rows = max(1, _HASH_CHUNK_BYTES // max(1, tensor[0].numel() * tensor.element_size()))
-    for part in tensor.split(rows):
-        flat = part.cpu().contiguous()  # the same memory for a contiguous CPU tensor
-        # reinterpret as bytes: numpy has no bfloat16, and bytes are what must match
-        digest.update(flat.view(-1).view(torch.uint8).numpy())
-
-
-def _compact(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
-    """CPU tensors that each own a storage of exactly their bytes: what :meth:`ProbeSet.save` writes."""
-    out: dict[str, Tensor] = {}
-    seen: set[int] = set()
-    for name, tensor in tensors.items():
-        x = tensor.detach().cpu().contiguous()
-        storage = x.untyped_storage()
-        # a slice of a larger buffer would write all of it; a buffer two fields share would be read as overlap
-        if storage.nbytes() != x.numel() * x.element_size() or storage.data_ptr() in seen:
-            x = x.clone()
-        seen.add(x.untyped_storage().data_ptr())
-        out[name] = x
-    return out
-
-
-def _trackable(x: Any) -> Any:
-    """``x``, or a copy where it is an inference tensor (those keep no version counter to detect changes by)."""
-    if isinstance(x, Tensor) and x.is_inference():
-        with torch.inference_mode(False):
-            return x.clone()
-    return x
-
-
-def _one_take_squeezed(targets: Any, masks: Any, visible: Any, outcomes: Any) -> tuple[Any, Any, Any, Any]:
-    """Fields given with a takes dimension of size 1, stored without it: one take is one form, one hash."""
-    if not (isinstance(targets, Tensor) and targets.ndim == 7 and targets.shape[1] == 1):
-        return targets, masks, visible, outcomes
-
-    def squeeze(x: Any, rank: int) -> Any:
-        return x.squeeze(1) if isinstance(x, Tensor) and x.ndim == rank and x.shape[1] == 1 else x
-
-    # per-take outcomes are (N, 1) or (N, 1, K+1); (N, K+1) has K+1 >= 2 and is left alone
-    outcome_rank = outcomes.ndim if isinstance(outcomes, Tensor) and outcomes.ndim in (2, 3) else -1
-    return targets.squeeze(1), squeeze(masks, 6), squeeze(visible, 4), squeeze(outcomes, outcome_rank)
-
-
-def _evenly_spaced(index: Tensor) -> slice | None:
-    """``index`` as a slice when it runs up in equal steps (every episode in order, a DDP shard), else None."""
-    values = index.tolist()
-    step = values[1] - values[0] if len(values) > 1 else 1
-    if not values or step < 1 or values != list(range(values[0], values[-1] + 1, step)):
-        return None
-    return slice(values[0], values[-1] + 1, step)

@@ -10,12 +10,17 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor
 
 from simgate_tracking.alerts import Alert
+from simgate_tracking.confidence import episodes_needed
 from simgate_tracking.gate import GateResult
+
+if TYPE_CHECKING:
+    from simgate_tracking.planning.result import PlanningResult
 
 REPORT_VERSION = 1
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -39,90 +44,57 @@ class RolloutSamples:
     masks: Tensor | None = None
 
 
-@dataclass(frozen=True)
-class PlanningResult:
-    """What the closed-loop planning probe did: success with the world model beside success with reality.
-
-    The same planner plays every episode twice in the real environment: once imagining candidate futures with the
-    world model, once imagining them with the real environment (the baseline, the best the planner can do).
-
-    Attributes:
-        success: Per episode, whether the planner imagining with the world model reached the goal.
-        success_real: Per episode, whether the planner imagining with the real environment reached it.
-        steps: Real steps each episode took with the world model (the step limit when it failed).
-        steps_real: The same with the real environment.
-        sample_index: The episodes whose frames are kept, for dashboards.
-        expected: (S, T, C, H, W) after every real step of those episodes, the frame the model expected, or None.
-        happened: (S, T, C, H, W) the real frame after that step (the last one repeated once the episode ended).
-
-    Example:
-        >>> result = PlanningResult(success=[True, False], success_real=[True, True], steps=[4, 12], steps_real=[4, 6])
-        >>> result.scores()
-        {'planning_success': 0.5, 'planning_success_real': 1.0}
-        >>> result.summary()
-        'planning: 1/2 episodes reach the goal with the model, 2/2 with the real environment'
-    """
-
-    success: list[bool]
-    success_real: list[bool]
-    steps: list[int]
-    steps_real: list[int]
-    sample_index: list[int] = field(default_factory=list)
-    expected: Tensor | None = None
-    happened: Tensor | None = None
-
-    @property
-    def success_rate(self) -> float:
-        """The fraction of episodes that reached the goal with the world model."""
-        return sum(self.success) / max(len(self.success), 1)
-
-    @property
-    def success_rate_real(self) -> float:
-        """The fraction of episodes that reached the goal with the real environment."""
-        return sum(self.success_real) / max(len(self.success_real), 1)
-
-    def scores(self) -> dict[str, float]:
-        """``planning_success`` and ``planning_success_real``, as the gate and the dashboards take them."""
-        return {"planning_success": self.success_rate, "planning_success_real": self.success_rate_real}
-
-    def summary(self) -> str:
-        """One line: how many episodes reached the goal with the model and with the real environment."""
-        n = len(self.success)
-        return (
-            f"planning: {sum(self.success)}/{n} episodes reach the goal with the model, "
-            f"{sum(self.success_real)}/{n} with the real environment"
-        )
-
-    def to_report(self) -> dict[str, Any]:
-        """Success rates and per-episode outcomes, JSON-ready."""
-        return {
-            "success_rate": self.success_rate,
-            "success_rate_real": self.success_rate_real,
-            "success": list(self.success),
-            "success_real": list(self.success_real),
-            "steps": list(self.steps),
-            "steps_real": list(self.steps_real),
-        }
-
-    def as_rollouts(self) -> RolloutSamples | None:
-        """The kept episodes as sample rollouts, "real" what happened and "model" what the model expected."""
-        if self.expected is None or self.happened is None:
-            return None
-        return RolloutSamples(list(self.sample_index), real=self.happened[:, None], model=self.expected[:, None])
-
-
 def verdict_text(result: GateResult) -> str:
-    """PASS or FAIL and the weakest axis with its score and threshold: a check's verdict without its step.
+    """PASS, FAIL or INCONCLUSIVE and the weakest axis with its score, interval and threshold, without the step.
+
+    An inconclusive verdict names the weakest axis whose interval holds its threshold.
 
     Example:
         >>> from simgate_tracking import SimulatorGate
         >>> verdict_text(SimulatorGate().evaluate({"controllability": 0.71, "object_persistence": 0.64}))
         'FAIL, weakest object_persistence 0.640 (threshold 0.65)'
+        >>> scores = {"controllability": 0.71, "object_persistence": 0.64}
+        >>> intervals = {"controllability": (0.66, 0.77), "object_persistence": (0.58, 0.70)}
+        >>> verdict_text(SimulatorGate().evaluate(scores, intervals=intervals))
+        'INCONCLUSIVE, weakest object_persistence 0.640 [0.580, 0.700] (threshold 0.65)'
     """
-    weakest = result.weakest_axis
+    verdict = result.verdict
+    axis = result.inconclusive_axes[0] if verdict == "inconclusive" else result.weakest_axis
+    return f"{verdict.upper()}, weakest {axis} {result.score_text(axis)} (threshold {result.thresholds[axis]:.2f})"
+
+
+def episodes_needed_line(report: dict[str, Any]) -> str | None:
+    """How many probe episodes would settle the weakest axis's side of its threshold, for ``simgate report``.
+
+    From the report's per-episode scores of the weakest axis (see :func:`simgate_tracking.episodes_needed`): the
+    episodes that would give an interval as wide as twice the axis's distance to its threshold. None when the report
+    has no intervals, fewer than two scored episodes of that axis, or a score exactly at its threshold.
+
+    Example:
+        >>> report = {
+        ...     "scores": {"object_persistence": 0.69}, "thresholds": {"object_persistence": 0.65},
+        ...     "weakest_axis": "object_persistence", "passed": True, "failing_axes": [],
+        ...     "intervals": {"object_persistence": [0.61, 0.76]}, "confidence_level": 0.95,
+        ...     "episode_scores": {"object_persistence": [0.9, 0.5, 0.7, 0.8, 0.6, 0.66, 0.52, 0.84]},
+        ... }
+        >>> print(episodes_needed_line(report))
+          episodes needed: about 53 for a 95% interval of object_persistence 0.080 wide, twice its margin +0.040 (now 8)
+    """
+    result = GateResult.from_dict(report)
+    axis = result.weakest_axis
+    table = report.get("episode_scores")
+    values = table.get(axis) if isinstance(table, dict) else None
+    if not result.intervals or not isinstance(values, list):
+        return None
+    scores = torch.tensor([math.nan if v is None else float(v) for v in values], dtype=torch.float64)
+    margin = result.margins[axis]
+    scored = int((~scores.isnan()).sum())
+    if scored < 2 or margin == 0 or abs(margin) > 0.5:
+        return None
+    needed = episodes_needed(scores, width=2 * abs(margin), level=result.confidence_level)
     return (
-        f"{'PASS' if result.passed else 'FAIL'}, weakest {weakest} {result.scores[weakest]:.3f} "
-        f"(threshold {result.thresholds[weakest]:.2f})"
+        f"  episodes needed: about {needed} for a {result.confidence_level:.0%} interval of {axis} "
+        f"{2 * abs(margin):.3f} wide, twice its margin {margin:+.3f} (now {scored})"
     )
 
 
@@ -293,3 +265,12 @@ def _table_problem(report: dict[str, Any], key: str, required: bool = False) -> 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def __getattr__(name: str) -> Any:
+    # ``PlanningResult`` lives with the planning probe now; its old import path keeps working
+    if name == "PlanningResult":
+        from simgate_tracking.planning.result import PlanningResult
+
+        return PlanningResult
+    raise AttributeError(f"module 'simgate_tracking.report' has no attribute {name!r}")

@@ -78,6 +78,6 @@ def test_custom_world_model_example_shows_the_seed_matters_and_reality_is_the_ce
     out = _run("custom_world_model", tmp_path)
     yours, careless, reality = re.split(r"(?m)^\d\. ", out)[1:4]
     assert re.search(r"reset_reproducibility\s+1\.000", yours)
-    assert re.search(r"reset_reproducibility\s+0\.\d+  > 0\.65  fail", careless)
+    assert re.search(r"reset_reproducibility\s+0\.\d+ \[0\.\d+, 0\.\d+\]  > 0\.65  fail", careless)
     assert "simulator gate: PASS" in reality
     assert all(re.search(rf"{axis}\s+1\.000", reality) for axis in AXES)

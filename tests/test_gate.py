@@ -141,3 +141,9 @@ def test_misspelled_axis_threshold_is_refused():
     with pytest.raises(ValueError, match="'controlability': did you mean 'controllability'"):
         SimulatorGate(threshold={"controlability": 0.7})
     assert SimulatorGate(threshold={"psnr": 25.0}).threshold_for("psnr") == 25.0
+
+
+@pytest.mark.parametrize("key", ["", 3, None])
+def test_a_threshold_keyed_by_anything_but_a_score_name_is_refused(key):
+    with pytest.raises(ValueError, match="keys of `threshold` to be axis or score names"):
+        SimulatorGate(threshold={key: 0.5})

@@ -107,9 +107,8 @@ def test_bad_value_range_is_refused(probe, value_range):
 
 
 def test_the_callback_rescales_a_declared_value_range_in_a_real_trainer(probe, tmp_path):
-    from tests.helpers.tiny_world import TinyWorldModel, trainer
-
     from simgate_tracking.callbacks import SimulatorGateCallback
+    from tests.helpers.tiny_world import TinyWorldModel, trainer
 
     scores = {}
     for name, rollout, value_range in (

@@ -7,6 +7,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 # `{simgate/min_axis...}` in a ModelCheckpoint filename: Lightning writes the name before the value, "/" included
@@ -69,3 +70,35 @@ def alias(name: str) -> str:
         'simgate_min_axis'
     """
     return name.replace("/", "_")
+
+
+def warn_slashed_checkpoint_names(trainer: pl.Trainer, prefix: str) -> None:
+    """Warn of every ModelCheckpoint filename that names one of the gate's metrics, "/" and all."""
+    for filename, name in slashed_checkpoint_names(trainer):
+        if name.startswith(f"{prefix}/"):
+            rank_zero_warn(
+                f"ModelCheckpoint(filename={filename!r}) saves into a folder: Lightning writes the metric's name "
+                f"before its value and the '/' in {name!r} becomes a path. Write '{{{alias(name)}:.3f}}' (the "
+                f"same score under a name without '/'), or pass `auto_insert_metric_name=False` with "
+                f"'{alias(name).removeprefix(prefix + '_')}={{{name}:.3f}}'."
+            )
+
+
+def warn_if_fit_never_runs(trainer: pl.Trainer, pl_module: pl.LightningModule, every_n_epochs: int) -> bool:
+    """Warn, once at the start of a fit, when it will never reach the gate; whether it warned."""
+    reason = why_fit_never_runs(trainer, pl_module, every_n_epochs)
+    if reason is not None:
+        rank_zero_warn(
+            f"SimulatorGateCallback will never run during this fit: {reason}. No simulator scores, reports or "
+            "gate decisions will come; score a checkpoint with `trainer.validate(model)`."
+        )
+    return reason is not None
+
+
+def warn_no_check_ran(every_n_epochs: int) -> None:
+    """Warn at the end of a fit that ran no check (and whose start did not already say it would not)."""
+    rank_zero_warn(
+        "SimulatorGateCallback ran no check during this fit: no validation run reached the gate (empty "
+        f"validation data, a fit stopped early, or fewer than `every_n_epochs={every_n_epochs}` "
+        "validation runs). Score the model with `trainer.validate(model)`."
+    )

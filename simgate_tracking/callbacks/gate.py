@@ -11,28 +11,29 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from simgate_tracking._utils import PREFIX, check_int
 from simgate_tracking.alerts import AlertPolicy
+from simgate_tracking.callbacks._check import run_check
 from simgate_tracking.callbacks._config import as_callable, as_probe_set
-from simgate_tracking.callbacks._schedule import alias, logging_step, slashed_checkpoint_names, why_fit_never_runs
-from simgate_tracking.callbacks.progress import gate_progress
-from simgate_tracking.gate import DEFAULT_THRESHOLD, GateResult, SimulatorGate
-from simgate_tracking.loggers import GateLogger, gate_loggers_for, gate_scalars, safe_finalize, safe_log
-from simgate_tracking.probe import ProbeSet
-from simgate_tracking.probes.planning import PlanningProbe
-from simgate_tracking.report import GateCheck, PlanningResult
-from simgate_tracking.rollout import (
-    ProbeRunner,
-    RolloutError,
-    RolloutFn,
-    TaskFn,
-    preserved_rng,
-    resolve_rollout_fn,
-    rollout_branch,
+from simgate_tracking.callbacks._dashboards import GateDashboards, write_report
+from simgate_tracking.callbacks._dry_run import dry_rollout
+from simgate_tracking.callbacks._planning import check_planning_probe
+from simgate_tracking.callbacks._schedule import (
+    alias,
+    warn_if_fit_never_runs,
+    warn_no_check_ran,
+    warn_slashed_checkpoint_names,
 )
-
-PREFIX = "simgate"
+from simgate_tracking.callbacks._state import adopt_old_gate_state, read_gate_state
+from simgate_tracking.confidence import DEFAULT_LEVEL, check_level
+from simgate_tracking.gate import DEFAULT_THRESHOLD, GateResult, SimulatorGate
+from simgate_tracking.loggers import gate_scalars
+from simgate_tracking.planning.result import PlanningProbeLike
+from simgate_tracking.probe import ProbeSet
+from simgate_tracking.report import GateCheck
+from simgate_tracking.rollout import ProbeRunner, RolloutFn, TaskFn, resolve_rollout_fn
 
 
 class SimulatorGateCallback(Callback):
@@ -83,9 +84,14 @@ class SimulatorGateCallback(Callback):
         num_sample_episodes: Probe episodes whose rollouts go to the dashboards as media (0: none).
         report_dir: Where JSON reports go; default ``<trainer.log_dir>/simgate``.
         alert_policy: Decides weakest-axis alerts; default :class:`~simgate_tracking.alerts.AlertPolicy`.
-        planning_probe: Closed-loop planning in the real environment
-            (:class:`~simgate_tracking.probes.planning.PlanningProbe`), costlier than the gate, so it runs less often.
+        planning_probe: Closed-loop planning in the real environment: a
+            :class:`~simgate_tracking.planning.PlanningProbe`, or anything with its ``run(world_model, device)``
+            (:class:`~simgate_tracking.planning.PlanningProbeLike`); costlier than the gate, so it runs less often.
         planning_every_n_checks: Run the planning probe every this many gate checks.
+        confidence_level: The level of each axis's confidence interval (bootstrap over probe episodes), which
+            :attr:`~simgate_tracking.GateResult.verdict` judges: pass, fail or inconclusive.
+        name: Tells two gates of one Trainer apart in checkpoints (each keeps its own history); the probe set
+            does not, so that a resume with another probe set is seen and warned of.
 
     Raises:
         ValueError: On an invalid argument.
@@ -102,50 +108,47 @@ class SimulatorGateCallback(Callback):
         num_sample_episodes: int = 2,
         report_dir: str | os.PathLike[str] | None = None,
         alert_policy: AlertPolicy | None = None,
-        planning_probe: PlanningProbe | None = None,
+        planning_probe: PlanningProbeLike | None = None,
         planning_every_n_checks: int = 5,
         value_range: tuple[float, float] = (0.0, 1.0),
+        confidence_level: float = DEFAULT_LEVEL,
+        name: str | None = None,
     ) -> None:
         probe_set = as_probe_set(probe_set)
         given_rollout: RolloutFn | None = as_callable(rollout_fn, "rollout_fn")
         task: TaskFn | None = as_callable(task_fn, "task_fn")
-        for name, value, low in (
-            ("every_n_epochs", every_n_epochs, 1),
-            ("num_sample_episodes", num_sample_episodes, 0),
-            ("planning_every_n_checks", planning_every_n_checks, 1),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"Expected argument `{name}` to be an int >= {low} but got {value!r}")
+        check_int(every_n_epochs, "every_n_epochs", 1)
+        check_int(num_sample_episodes, "num_sample_episodes", 0)
+        check_int(planning_every_n_checks, "planning_every_n_checks", 1)
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"Expected argument `name` to be None or a non-empty str but got {name!r}")
         if task is not None and probe_set.outcomes is None:
             raise ValueError("Expected `probe_set.outcomes` (real task outcomes) with a `task_fn` but got None")
-        if planning_probe is not None and not isinstance(planning_probe, PlanningProbe):
-            raise ValueError(
-                "Expected argument `planning_probe` to be a PlanningProbe or None but got "
-                f"{type(planning_probe).__name__}"
-            )
         self.probe_set = probe_set
         self.gate = SimulatorGate(threshold)
+        self.confidence_level = check_level(confidence_level, "confidence_level")
         self.every_n_epochs = every_n_epochs
+        self.name = name
         self.rollout_fn = given_rollout
         self._given_rollout_fn = given_rollout
         self.runner = ProbeRunner(probe_set, batch_size=batch_size, task_fn=task, value_range=value_range)
         self.sample_episodes = tuple(range(min(num_sample_episodes, len(probe_set))))
         self.report_dir = None if report_dir is None else Path(report_dir)
         self.alert_policy = alert_policy or AlertPolicy()
-        self.planning_probe = planning_probe
+        self.planning_probe = check_planning_probe(planning_probe)
         self.planning_every_n_checks = planning_every_n_checks
         self.history: list[GateResult] = []
         self.last_check: GateCheck | None = None
         self.validation_runs = 0
-        self._gate_loggers: list[GateLogger] = []
-        self._dead_loggers: set[int] = set()
+        self._dashboards = GateDashboards()
         self._checks_this_fit = 0
         self._said_never_runs = False
 
     @property
     def state_key(self) -> str:
-        """Checkpoint key; several instances with different settings can live in one checkpoint."""
-        return self._generate_state_key(probe=self.probe_set.manifest_hash[:16], every_n_epochs=self.every_n_epochs)
+        """Checkpoint key, the same whatever the probe set: a resume with another one restarts the history."""
+        named = {} if self.name is None else {"name": self.name}  # a name joins the key only when given
+        return self._generate_state_key(every_n_epochs=self.every_n_epochs, **named)
 
     # ----------------------------------------------------------------- setup
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -160,47 +163,15 @@ class SimulatorGateCallback(Callback):
         self.rollout_fn = self._given_rollout_fn or resolve_rollout_fn(pl_module)
         if self.report_dir is None:
             self.report_dir = Path(trainer.log_dir or trainer.default_root_dir) / PREFIX
-        self._gate_loggers = _gate_loggers_for(trainer) if trainer.is_global_zero else []
-        for filename, name in slashed_checkpoint_names(trainer):
-            if name.startswith(f"{PREFIX}/"):
-                rank_zero_warn(
-                    f"ModelCheckpoint(filename={filename!r}) saves into a folder: Lightning writes the metric's name "
-                    f"before its value and the '/' in {name!r} becomes a path. Write '{{{alias(name)}:.3f}}' (the "
-                    f"same score under a name without '/'), or pass `auto_insert_metric_name=False` with "
-                    f"'{alias(name).removeprefix(PREFIX + '_')}={{{name}:.3f}}'."
-                )
+        self._dashboards.attach(trainer)
+        warn_slashed_checkpoint_names(trainer, PREFIX)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Warn if this fit will never run the gate; one dry rollout: a probe set that does not fit fails now."""
         self._checks_this_fit = 0
-        reason = why_fit_never_runs(trainer, pl_module, self.every_n_epochs)
-        self._said_never_runs = reason is not None
-        if reason is not None:
-            rank_zero_warn(
-                f"SimulatorGateCallback will never run during this fit: {reason}. No simulator scores, reports or "
-                "gate decisions will come; score a checkpoint with `trainer.validate(model)`."
-            )
+        self._said_never_runs = warn_if_fit_never_runs(trainer, pl_module, self.every_n_epochs)
         assert self.rollout_fn is not None  # resolved in setup
-        batch = next(self.probe_set.batches(1, device=pl_module.device))
-        was_training = pl_module.training
-        try:
-            pl_module.eval()
-            with torch.no_grad(), preserved_rng([pl_module.device]):
-                rollout_branch(
-                    self.rollout_fn,
-                    batch.context,
-                    batch.actions[:, 0],
-                    self.probe_set.seeds[:1],
-                    (self.probe_set.horizon, *self.probe_set.frame_shape),
-                )
-        except Exception as err:  # the model's own error on inputs it cannot take is the same misfit
-            raise RolloutError(
-                f"The probe set {self.probe_set.name!r} does not fit the model: a dry rollout of episode 0 with "
-                f"context {tuple(batch.context.shape)} and actions {tuple(batch.actions[:, 0].shape)} failed: "
-                f"{type(err).__name__}: {err}"
-            ) from err
-        finally:
-            pl_module.train(was_training)
+        dry_rollout(self.probe_set, self.rollout_fn, pl_module)
 
     # ------------------------------------------------------------------ check
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -227,58 +198,7 @@ class SimulatorGateCallback(Callback):
         ``fitting``: a check of ``fit`` (alerts and the planning schedule follow the fit's checks), else a single
         check of ``validate``.
         """
-        assert self.rollout_fn is not None  # resolved in setup
-        indices = self.probe_set.shard(trainer.global_rank, trainer.world_size)
-        was_training = pl_module.training
-        total = 2 * self.probe_set.num_batches(self.runner.batch_size, len(indices))
-        # trainer.validate runs under inference mode, whose tensors the scorecard's in-place sums cannot take
-        with torch.inference_mode(False), torch.no_grad():
-            scorecard = self.runner.make_scorecard(episode_scores=True).to(pl_module.device)
-            try:
-                pl_module.eval()
-                with gate_progress(trainer, total) as progress:
-                    samples = self.runner.run(
-                        self.rollout_fn, scorecard, pl_module.device, indices, progress, self.sample_episodes
-                    )
-                due = not fitting or not len(self.history) % self.planning_every_n_checks
-                planning = self._plan(trainer, pl_module, due=due)
-            finally:
-                pl_module.train(was_training)
-            scores = {**scorecard.compute(), **planning[1]}
-            result = self.gate.evaluate(scores, real_baseline=scorecard.real_baseline())
-            table = {name: values.tolist() for name, values in scorecard.episode_scores().items()}
-        step = trainer.global_step
-        return GateCheck(
-            result=result,
-            step=step,
-            epoch=trainer.current_epoch,
-            manifest_hash=self.probe_set.manifest_hash,
-            probe_name=self.probe_set.name,
-            episode_scores=table,
-            alerts=tuple(self.alert_policy.update(result, step)) if fitting else (),
-            samples=samples if trainer.is_global_zero else None,
-            planning=planning[0],
-            log_step=logging_step(trainer),
-        )
-
-    def _plan(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, due: bool
-    ) -> tuple[PlanningResult | None, dict[str, float]]:
-        """The planning probe on rank zero when ``due``; its scores on every rank.
-
-        Due at every ``planning_every_n_checks``-th check of a fit, and at the check of validate.
-        """
-        if self.planning_probe is None or not due:
-            return None, {}
-        result = None
-        if trainer.is_global_zero:
-            try:
-                result = self.planning_probe.run(self.rollout_fn, device=pl_module.device)
-            except Exception as err:  # a planning probe that does not fit the model must not stop training
-                rank_zero_warn(f"The planning probe failed and is skipped at this check: {type(err).__name__}: {err}")
-        # every rank takes rank zero's scores, so every rank's metrics and gate verdict are the same
-        scores = trainer.strategy.broadcast({} if result is None else result.scores(), src=0)
-        return result, scores
+        return run_check(self, trainer, pl_module, fitting)
 
     # ---------------------------------------------------------------- publish
     def _publish(
@@ -306,43 +226,20 @@ class SimulatorGateCallback(Callback):
         if trainer.is_global_zero:
             # Lightning writes no logs or checkpoints under fast_dev_run; the gate no reports
             if not getattr(trainer, "fast_dev_run", False):
-                self._write_report(check, "check" if fitting else "validate")
-            self._log_to_dashboards(trainer, check, scalars)
-
-    def _write_report(self, check: GateCheck, prefix: str) -> None:
-        assert self.report_dir is not None
-        try:
-            check.write(self.report_dir, prefix)
-        except OSError as err:
-            rank_zero_warn(f"Could not write the simulator gate report to {self.report_dir}: {err}")
-
-    @rank_zero_only
-    def _log_to_dashboards(self, trainer: pl.Trainer, check: GateCheck, scalars: dict[str, float]) -> None:
-        covered = {id(gate_logger.lightning_logger) for gate_logger in self._gate_loggers}
-        row = {**scalars, "epoch": check.epoch}  # as Lightning logs a validation run's metrics: with the epoch
-        for logger in trainer.loggers:
-            if id(logger) in covered | self._dead_loggers:
-                continue
-            if not _guarded(lambda lg=logger: lg.log_metrics(row, step=check.dashboard_step), type(logger).__name__):
-                self._dead_loggers.add(id(logger))
-        alive = safe_log(self._gate_loggers, check)
-        self._dead_loggers.update(id(g.lightning_logger) for g in self._gate_loggers if g not in alive)
-        self._gate_loggers = alive
+                assert self.report_dir is not None  # resolved in setup
+                write_report(check, self.report_dir, "check" if fitting else "validate")
+            self._dashboards.log(trainer, check, scalars)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Flush the dashboards; warn if the fit ran no check that its start did not already warn of."""
-        safe_finalize(self._gate_loggers)
+        self._dashboards.finalize()
         if not self._checks_this_fit and not self._said_never_runs:
-            rank_zero_warn(
-                "SimulatorGateCallback ran no check during this fit: no validation run reached the gate (empty "
-                f"validation data, a fit stopped early, or fewer than `every_n_epochs={self.every_n_epochs}` "
-                "validation runs). Score the model with `trainer.validate(model)`."
-            )
+            warn_no_check_ran(self.every_n_epochs)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Flush the dashboards after ``trainer.validate``, which has no end of fit."""
         if trainer.state.fn == TrainerFn.VALIDATING:
-            safe_finalize(self._gate_loggers)
+            self._dashboards.finalize()
 
     # ------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
@@ -354,32 +251,20 @@ class SimulatorGateCallback(Callback):
             "manifest_hash": self.probe_set.manifest_hash,
         }
 
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Let a checkpoint whose gate state sits under an older key (the probe hash in it) load."""
+        states = checkpoint.get("callbacks")
+        adopt_old_gate_state(states, self.state_key, self.probe_set.manifest_hash, self.every_n_epochs)
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` output; keys an older checkpoint lacks keep their defaults."""
-        self.history = [GateResult.from_dict(item) for item in state_dict.get("history", [])]
-        self.validation_runs = int(state_dict.get("validation_runs", 0))
-        self.alert_policy.load_state_dict(state_dict.get("alert_policy", {}))
-        stored = state_dict.get("manifest_hash")
-        if stored is not None and stored != self.probe_set.manifest_hash:
-            rank_zero_warn(
-                "The checkpoint's simulator gate history was scored on another probe set "
-                f"({stored[:12]} vs {self.probe_set.manifest_hash[:12]}): its curves will not compare with new checks"
-            )
+        """Restore :meth:`state_dict` output; keys an older checkpoint lacks keep their defaults.
 
-
-def _gate_loggers_for(trainer: pl.Trainer) -> list[GateLogger]:
-    try:
-        return gate_loggers_for(trainer)
-    except Exception as err:  # a dashboard must never stop training
-        rank_zero_warn(f"Simulator gate dashboards are off: {type(err).__name__}: {err}")
-        return []
-
-
-def _guarded(call: Any, name: str) -> bool:
-    """Run ``call``; a failure warns and returns False so the caller can drop that logger."""
-    try:
-        call()
-    except Exception as err:  # network down, disk full: the run goes on without this dashboard
-        rank_zero_warn(f"Simulator gate logging to {name} failed and is switched off: {type(err).__name__}: {err}")
-        return False
-    return True
+        A bad field warns, naming it, and keeps its default; a history scored on another probe set warns and a new
+        history starts (``GateEarlyStopping`` then counts afresh).
+        """
+        state = read_gate_state(state_dict, self.probe_set.manifest_hash)
+        self.history = state.history
+        self.validation_runs = state.validation_runs
+        self.alert_policy.load_state_dict(state.alert_policy)

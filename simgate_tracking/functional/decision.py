@@ -9,7 +9,12 @@ from simgate_tracking.functional._checks import check_rank, check_same_shape
 
 
 def _decision_update(pred: Tensor, real: Tensor) -> Tensor:
-    """Sums ``[agreement, chance, no_regret, decisive]`` over episodes that have a decision to make.
+    """Sums ``[agreement, chance, no_regret, decisive]`` over episodes that have a decision to make."""
+    return _decision_rows(pred, real).sum(dim=0)
+
+
+def _decision_rows(pred: Tensor, real: Tensor) -> Tensor:
+    """Each episode's ``[agreement, chance, no_regret, decisive]`` (B, 4); zeros where it has no decision to make.
 
     A planner picks the branch with the highest value on model futures, uniformly among ties (a model that
     ignores actions ties every branch, so it is exactly at chance). An episode is decisive when its real branch
@@ -30,12 +35,12 @@ def _decision_update(pred: Tensor, real: Tensor) -> Tensor:
     # real value of the model's choice on the scale worst (0) .. best (1)
     no_regret = (chosen * (y - worst)).sum(dim=1) / (best - worst).squeeze(1).clamp_min(1e-12)
     stats = torch.stack([agreement, chance, no_regret, torch.ones_like(agreement)], dim=1)
-    return torch.where(decisive.unsqueeze(1), stats, torch.zeros_like(stats)).sum(dim=0)
+    return torch.where(decisive.unsqueeze(1), stats, torch.zeros_like(stats))
 
 
 def _decision_compute(sums: Tensor) -> tuple[Tensor, Tensor]:
-    """Chance-corrected decision agreement in [0, 1], and mean normalised no-regret in [0, 1]."""
-    agreement, chance, no_regret, decisive = sums.unbind()
+    """Chance-corrected decision agreement in [0, 1], and mean normalised no-regret in [0, 1], from sums (..., 4)."""
+    agreement, chance, no_regret, decisive = sums.unbind(-1)
     n = decisive.clamp_min(1)
     a, c = agreement / n, chance / n
     score = torch.where(c < 1, (a - c) / (1 - c).clamp_min(1e-12), torch.ones_like(a)).clamp(0.0, 1.0)

@@ -25,32 +25,29 @@ def _as_success(x: Tensor) -> Tensor:
     return x if x.dtype == torch.bool else x > 0.5
 
 
-def _task_agreement_update(pred: Tensor, real: Tensor) -> Tensor:
-    """Confusion counts ``[tp, fn, tn, fp]`` of predicted against real success; a non-finite prediction is wrong."""
+def _task_agreement_rows(pred: Tensor, real: Tensor) -> Tensor:
+    """Each episode's confusion row ``[tp, fn, tn, fp]`` (B, 4), one count set; a non-finite prediction is wrong."""
     _check_outcomes(pred, real)
     wrong = ~torch.isfinite(pred) if pred.is_floating_point() else torch.zeros_like(real, dtype=torch.bool)
     truth = _as_success(real)
     said = torch.where(wrong, ~truth, _as_success(pred))
-    return torch.stack([(said & truth).sum(), (~said & truth).sum(), (~said & ~truth).sum(), (said & ~truth).sum()]).to(
-        torch.float64
-    )
+    return torch.stack([said & truth, ~said & truth, ~said & ~truth, said & ~truth], dim=1).to(torch.float64)
+
+
+def _task_agreement_update(pred: Tensor, real: Tensor) -> Tensor:
+    """Confusion counts ``[tp, fn, tn, fp]`` of predicted against real success; a non-finite prediction is wrong."""
+    return _task_agreement_rows(pred, real).sum(dim=0)
 
 
 def _soft_confusion(said: Tensor, frequency: Tensor) -> Tensor:
-    """Confusion ``[tp, fn, tn, fp]`` of verdicts against real success frequencies in [0, 1] (1 take: 0 or 1)."""
+    """Per-episode confusion ``[tp, fn, tn, fp]`` (..., 4) of verdicts against real success frequencies in [0, 1]."""
     said, frequency = said.double(), frequency.double()
-    return torch.stack(
-        [
-            (said * frequency).sum(),
-            ((1 - said) * frequency).sum(),
-            ((1 - said) * (1 - frequency)).sum(),
-            (said * (1 - frequency)).sum(),
-        ]
-    )
+    unsaid, failure = 1 - said, 1 - frequency
+    return torch.stack([said * frequency, unsaid * frequency, unsaid * failure, said * failure], dim=-1)
 
 
-def _task_agreement_takes_update(pred: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
-    """Against R real takes, real (B, R): the model's soft confusion (4,) and each held-out take's (R, 4).
+def _task_agreement_takes_rows(pred: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
+    """Against R real takes, real (B, R): each episode's soft confusion (B, 4) and each held-out take's (B, R, 4).
 
     The model's verdict is compared with reality's success frequency over the takes; each take's own success with
     the frequency over the other takes (leave one take out).
@@ -66,8 +63,13 @@ def _task_agreement_takes_update(pred: Tensor, real: Tensor) -> tuple[Tensor, Te
     frequency = success.mean(dim=1)
     said = torch.where(wrong, frequency < 0.5, _as_success(pred))
     others = (success.sum(dim=1, keepdim=True) - success) / (real.shape[1] - 1)
-    takes = torch.stack([_soft_confusion(success[:, a], others[:, a]) for a in range(real.shape[1])])
-    return _soft_confusion(said, frequency), takes
+    return _soft_confusion(said, frequency), _soft_confusion(success, others)
+
+
+def _task_agreement_takes_update(pred: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
+    """Against R real takes, real (B, R): the model's soft confusion (4,) and each held-out take's (R, 4)."""
+    model, takes = _task_agreement_takes_rows(pred, real)
+    return model.sum(dim=0), takes.sum(dim=0)
 
 
 def relative_informedness(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor]:

@@ -4,13 +4,53 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
+from simgate_tracking._utils import PREFIX
 from simgate_tracking.gate import AXES, GateResult
 from simgate_tracking.report import GateCheck
 
-PREFIX = "simgate"
+_T = TypeVar("_T")
+
+
+class PartBackoff:
+    """When an optional part of a dashboard (media, alerts) that failed is tried again: after 1, 2, 4, ... checks.
+
+    Each new failure doubles the number of checks the part is skipped for; a success resets it to ``first_skip``
+    (with ``first_skip=0`` the first failure is retried at the very next check, then after 1, 2, 4, ...).
+
+    Example:
+        >>> backoff = PartBackoff()
+        >>> attempts = []
+        >>> for check in range(1, 12):
+        ...     if backoff.due():
+        ...         attempts.append(check)
+        ...         _ = backoff.failed()  # skipped for this many checks now
+        >>> attempts  # skipped for 1, then 2, then 4 checks
+        [1, 3, 6, 11]
+    """
+
+    def __init__(self, first_skip: int = 1) -> None:
+        self.first_skip = first_skip
+        self.skip = 0
+        self.next_skip = first_skip
+
+    def due(self) -> bool:
+        """Whether the part runs at this check; a skipped check counts down the back-off."""
+        if self.skip:
+            self.skip -= 1
+            return False
+        return True
+
+    def failed(self) -> int:
+        """Record a failure; return how many checks the part is now skipped for."""
+        self.skip, self.next_skip = self.next_skip, max(1, 2 * self.next_skip)
+        return self.skip
+
+    def succeeded(self) -> None:
+        """Record a success: the next failure backs off as the first one did."""
+        self.next_skip = self.first_skip
 
 
 class GateLogger(ABC):
@@ -30,6 +70,47 @@ class GateLogger(ABC):
 
     lightning_logger: Any = None
 
+    def optional_part(self, part: str, step: int, call: Callable[[], _T]) -> _T | None:
+        """Run one optional part of a check (``"media"``, ``"alerts"``); a failure drops only that part.
+
+        The failure warns, naming the part, the step and the error; the part is then skipped for 1, 2, 4, ... checks
+        (doubling with each new failure, see :class:`PartBackoff`) and tried again, while the curves keep coming.
+
+        Returns:
+            What ``call`` returned, or None when it failed or the part is backing off.
+        """
+        if not self.part_due(part):
+            return None
+        try:
+            value = call()
+        except Exception as err:  # disk full, network down: the curves go on without this part
+            self.part_failed(part, step, err)
+            return None
+        self.part_succeeded(part)
+        return value
+
+    def _backoff(self, part: str) -> PartBackoff:
+        backoffs: dict[str, PartBackoff] = self.__dict__.setdefault("_part_backoffs", {})
+        return backoffs.setdefault(part, PartBackoff())
+
+    def part_due(self, part: str) -> bool:
+        """Whether ``part`` runs at this check (False while it backs off after a failure)."""
+        return self._backoff(part).due()
+
+    def part_failed(self, part: str, step: int, err: BaseException) -> None:
+        """Warn that ``part`` failed at ``step`` and back it off."""
+        skipped = self._backoff(part).failed()
+        warnings.warn(
+            f"{type(self).__name__}: {part} failed at step {step} ({type(err).__name__}: {err}); the curves go on, "
+            f"{part} skipped at the next {skipped} check(s), then tried again",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    def part_succeeded(self, part: str) -> None:
+        """Record that ``part`` worked: its next failure backs off for one check again."""
+        self._backoff(part).succeeded()
+
     @abstractmethod
     def log_check(self, check: GateCheck) -> None:
         """Render one gate check on the dashboard."""
@@ -44,7 +125,9 @@ def gate_scalars(result: GateResult, thresholds: bool = True) -> dict[str, float
     Keys: every gated score and every extra (``psnr``, ``ssim``, ``delta_psnr``), ``min_axis``, ``passed`` (1.0 or
     0.0), ``weakest_axis`` (its index in :data:`~simgate_tracking.AXES`, -1 for a non-axis gated score) and, with
     ``thresholds``, ``threshold/<axis>`` for every gated score and ``reality/<axis>``, reality's own score on every
-    simulator axis (1 with one real take): reference lines a chart draws beside each curve.
+    simulator axis (1 with one real take): reference lines a chart draws beside each curve. When the result has
+    confidence intervals, ``thresholds`` also adds ``low/<axis>`` and ``high/<axis>``, each axis's interval (a band
+    around its curve), and ``inconclusive`` (1.0 when the intervals cannot tell pass from fail, else 0.0).
 
     Args:
         result: The verdict.
@@ -74,6 +157,10 @@ def gate_scalars(result: GateResult, thresholds: bool = True) -> dict[str, float
     if thresholds:
         scalars.update({f"{PREFIX}/threshold/{name}": float(value) for name, value in result.thresholds.items()})
         scalars.update({f"{PREFIX}/reality/{name}": float(value) for name, value in result.real_baseline.items()})
+        if result.intervals:
+            for end, index in (("low", 0), ("high", 1)):
+                scalars.update({f"{PREFIX}/{end}/{name}": ends[index] for name, ends in result.intervals.items()})
+            scalars[f"{PREFIX}/inconclusive"] = float(result.verdict == "inconclusive")
     return scalars
 
 

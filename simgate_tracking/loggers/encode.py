@@ -10,7 +10,8 @@ from typing import Literal
 
 import numpy as np
 
-from simgate_tracking.loggers.grid import _require_pillow, rollout_grid
+from simgate_tracking._utils import check_positive_int
+from simgate_tracking.loggers.grid import require_pillow, rollout_grid
 from simgate_tracking.report import RolloutSamples
 
 VideoFormat = Literal["gif", "mp4"]
@@ -31,7 +32,7 @@ def default_video_format() -> VideoFormat:
 
 def _gif(frames: np.ndarray, fps: float) -> bytes:
     """One palette for the whole clip, pixels unchanged since the previous frame left transparent."""
-    Image, _, _ = _require_pillow()
+    Image, _, _ = require_pillow()
     count, height, width, _ = frames.shape
     # every frame quantised at once: one shared palette, and a colour seen in one frame only still gets an entry
     clip = Image.fromarray(np.ascontiguousarray(frames).reshape(count * height, width, 3))
@@ -94,7 +95,7 @@ def _shrink(frames: np.ndarray, halve_size: bool) -> np.ndarray | None:
     """Half the resolution or every other frame; None when nothing more can go."""
     _, height, width, _ = frames.shape
     if halve_size and min(height, width) // 2 >= MIN_SIDE:
-        Image, _, _ = _require_pillow()
+        Image, _, _ = require_pillow()
         size = (width // 2, height // 2)
         return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BOX)) for f in frames])
     if len(frames) > 2:
@@ -139,8 +140,7 @@ def encode_video(
         raise ValueError(f"Expected argument `format` to be 'gif' or 'mp4' but got {format!r}")
     if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not fps > 0:
         raise ValueError(f"Expected argument `fps` to be a positive number but got {fps!r}")
-    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
-        raise ValueError(f"Expected argument `max_bytes` to be a positive int but got {max_bytes!r}")
+    check_positive_int(max_bytes, "max_bytes")
     encode = _gif if format == "gif" else _mp4
     attempt: np.ndarray | None = frames
     halve_size = True

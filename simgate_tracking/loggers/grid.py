@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from simgate_tracking._utils import require
 from simgate_tracking.report import RolloutSamples
 
 COLUMNS = ("real", "model", "|model - real|")
@@ -18,13 +19,11 @@ GAP = 2
 PALETTE = ((255, 64, 64), (64, 255, 64), (64, 160, 255), (255, 220, 0), (255, 0, 255), (0, 255, 255))
 
 
-def _require_pillow() -> Any:
-    try:
-        from PIL import Image, ImageDraw, ImageFont
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            "Rollout videos need Pillow: install it with `pip install simgate-tracking[media]`"
-        ) from err
+def require_pillow() -> Any:
+    """Pillow's ``Image``, ``ImageDraw`` and ``ImageFont``; a missing Pillow names the extra to install."""
+    require("media", "PIL", "Rollout videos (Pillow)")
+    from PIL import Image, ImageDraw, ImageFont
+
     return Image, ImageDraw, ImageFont
 
 
@@ -94,7 +93,7 @@ def _cells(samples: RolloutSamples, scale: int) -> np.ndarray:
 
 
 def _font() -> Any:
-    _, _, ImageFont = _require_pillow()
+    _, _, ImageFont = require_pillow()
     try:
         return ImageFont.load_default(size=11)
     except TypeError:  # Pillow < 10.1 has one bitmap size
@@ -128,7 +127,7 @@ def rollout_grid(samples: RolloutSamples, caption: str = "", columns: tuple[str,
         >>> frames.shape, frames.dtype
         ((5, 442, 270, 3), dtype('uint8'))
     """
-    Image, ImageDraw, _ = _require_pillow()
+    Image, ImageDraw, _ = require_pillow()
     _check_samples(samples)
     _, branches, steps, _, height, width = samples.real.shape
     scale = max(1, math.ceil(MIN_CELL / min(height, width)))

@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from simgate_tracking._utils import require
 from simgate_tracking.loggers.text import verdict_line
 from simgate_tracking.plotting import (
     AXIS_TICKS,
     FAIL_COLOUR,
+    INCONCLUSIVE_COLOUR,
     PASS_COLOUR,
     REALITY_COLOUR,
     WEAKEST_EDGE,
@@ -31,15 +33,14 @@ ELLIPSIS = "..."  # the bitmap fallback font has no single-glyph ellipsis
 LEGEND = 20  # pixels: the band under the tick labels that names reality's marker, drawn only when there are marks
 MARK = 5  # pixels: half the width of reality's triangle above a bar
 REALITY_LEGEND = "reality: the real world's own score, each real take held out against the others"
+INTERVAL_LEGEND = "{level:.0%} confidence interval, bootstrap over probe episodes"
+WHISKER, CAP = "#1a1a1a", 6  # the interval's colour, and half the height of its end caps in pixels
 
 
 def _require_pillow() -> Any:
-    try:
-        from PIL import Image, ImageDraw, ImageFont, features
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            "Scorecard pictures need Pillow: install it with `pip install simgate-tracking[media]`"
-        ) from err
+    require("media", "PIL", "Scorecard pictures (Pillow)")
+    from PIL import Image, ImageDraw, ImageFont, features
+
     return Image, ImageDraw, ImageFont, features
 
 
@@ -139,10 +140,17 @@ def _draw_reality(draw: Any, x: int, middle: int) -> None:
     )
 
 
+def _draw_interval(draw: Any, left: int, right: int, middle: int) -> None:
+    """An error bar: a line from the interval's low to its high through the bar's middle, with end caps."""
+    draw.rectangle([left, middle - 1, right, middle], fill=WHISKER)
+    for x in (left, right):
+        draw.rectangle([x - 1, middle - CAP, x, middle + CAP], fill=WHISKER)
+
+
 def _draw_bar(
     draw: Any, check: GateCheck, name: str, index: int, box: _Layout, font: Any, reality: float | None = None
 ) -> None:
-    """One axis: its bar, an outline if weakest, reality's mark if given, the threshold tick, the printed score."""
+    """One axis: its bar, an outline if weakest, its interval and reality's mark if any, the threshold, the score."""
     result = check.result
     score, middle = result.scores[name], box.y(index)
     end, top, bottom = box.x(score), middle - BAR // 2, middle + BAR // 2
@@ -150,30 +158,40 @@ def _draw_bar(
         draw.rectangle([box.left - 2, top - 2, end + 1, bottom + 1], outline=WEAKEST_EDGE, width=2)
     if end > box.left:
         colour = FAIL_COLOUR if name in result.failing_axes else PASS_COLOUR
+        colour = INCONCLUSIVE_COLOUR if name in result.inconclusive_axes else colour
         draw.rectangle([box.left, top, end - 1, bottom - 1], fill=colour)
     mark = None if reality is None else box.x(reality)
     if mark is not None:
         _draw_reality(draw, mark, middle)
     threshold = box.x(result.thresholds[name])
     draw.rectangle([threshold - 1, middle - round(0.4 * ROW), threshold, middle + round(0.4 * ROW)], fill=THRESHOLD)
+    interval = result.intervals.get(name)
+    reach = end  # the score is printed past the bar and its error bar
+    if interval is not None:
+        reach = max(end, box.x(interval[1]) + 1)
+        _draw_interval(draw, box.x(interval[0]), box.x(interval[1]), middle)
     value = f"{score:.3f}"
     width, (_, ascent, _, descent) = font.getlength(value), font.getbbox(value)
-    x, fill = end + 4, TEXT
-    if mark is not None and end <= mark + 1 and mark - 1 <= x + width:  # reality's tick would cross the score
+    x, fill = reach + 4, TEXT
+    if mark is not None and reach <= mark + 1 and mark - 1 <= x + width:  # reality's tick would cross the score
         x = mark + 4
     if x + width > box.right + 2 * PAD:  # no room past a full bar: print the score inside its end instead
         x, fill = end - 4 - width, "#ffffff"
     draw.text((x, middle - (ascent + descent) / 2), value, fill=fill, font=font)
 
 
-def _draw_legend(draw: Any, top: int, left: int, font: Any) -> None:
-    """The line under the x axis that names reality's mark."""
+def _draw_legend(draw: Any, top: int, left: int, font: Any, level: float | None = None) -> None:
+    """A line under the x axis that names reality's mark, or with ``level`` the error bars."""
     x, middle = left + MARK, top + LEGEND // 2
-    draw.polygon(
-        [(x - MARK, middle - MARK), (x + MARK - 1, middle - MARK), (x, middle + MARK - 1)], fill=REALITY_COLOUR
-    )
+    if level is None:
+        draw.polygon(
+            [(x - MARK, middle - MARK), (x + MARK - 1, middle - MARK), (x, middle + MARK - 1)], fill=REALITY_COLOUR
+        )
+    else:
+        _draw_interval(draw, x - MARK, x + MARK, middle)
     ascent, descent = font.getbbox("Ag")[1::2]
-    text = _fit(REALITY_LEGEND, font, WIDTH - PAD - (x + 2 * MARK))
+    legend = REALITY_LEGEND if level is None else INTERVAL_LEGEND.format(level=level)
+    text = _fit(legend, font, WIDTH - PAD - (x + 2 * MARK))
     draw.text((x + 2 * MARK, middle - (ascent + descent) / 2), text, fill=TEXT, font=font)
 
 
@@ -193,7 +211,10 @@ def scorecard_image(check: GateCheck) -> np.ndarray:
     tick, the weakest axis outlined, each score printed at its bar and the axis names on the left; a title with the
     step, the verdict and the weakest axis; and, when the check holds ungated extras, a separate panel listing them
     under their headings, each "(not gated)": frame quality (PSNR, SSIM, delta-PSNR), decisions
-    (``decision_no_regret``, ``planning_success``) and other scores. Where reality's own score is not 1 on some axis
+    (``decision_no_regret``, ``planning_success``) and other scores. An axis with a confidence interval
+    (``result.intervals``) gets an error bar from its low to its high end, its bar amber where the interval holds the
+    threshold (inconclusive), and a line under the x axis names the level.
+    Where reality's own score is not 1 on some axis
     (``result.real_baseline``: real takes of a stochastic world, each held out against the others), each axis also
     gets a blue tick under a small triangle at reality's score, and a line under the x axis names it "reality"; a
     result of one real take (1 on every axis) draws none of it. Scores in [0, 1] are drawn on a 0 to 1.1 scale; a gated
@@ -223,7 +244,8 @@ def scorecard_image(check: GateCheck) -> np.ndarray:
     panel_height = len(panel_lines(check.result.extras))
     marks = reality_marks(check.result.real_baseline, names)
     box = _layout(check, labels, text, panel_height, marks)
-    image = Image.new("RGB", (WIDTH, box.bottom + BOTTOM + (LEGEND if marks else 0)), "#ffffff")
+    legends = ([None] if marks else []) + ([check.result.confidence_level] if check.result.intervals else [])
+    image = Image.new("RGB", (WIDTH, box.bottom + BOTTOM + LEGEND * len(legends)), "#ffffff")
     draw = ImageDraw.Draw(image)
     _draw_axes(draw, box, text)
     ascent, descent = text.getbbox("Ag")[1::2]
@@ -234,6 +256,6 @@ def scorecard_image(check: GateCheck) -> np.ndarray:
     draw.text((PAD, (TOP - ascent - descent) / 2), _title(check, text, WIDTH - 2 * PAD), fill=TEXT, font=text)
     if panel_height:
         _draw_panel(draw, check, box.top, text)
-    if marks:
-        _draw_legend(draw, box.bottom + BOTTOM - 4, box.left, small)
+    for row, level in enumerate(legends):
+        _draw_legend(draw, box.bottom + BOTTOM - 4 + row * LEGEND, box.left, small, level)
     return np.array(image)

@@ -10,9 +10,10 @@ from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from simgate_tracking.loggers.base import PREFIX, GateLogger, gate_scalars, media_available
+from simgate_tracking._utils import PREFIX, check_positive_int, require
+from simgate_tracking.loggers.base import GateLogger, gate_scalars, media_available
 from simgate_tracking.loggers.encode import DEFAULT_MAX_BYTES, encode_video
-from simgate_tracking.loggers.grid import _require_pillow, rollout_grid
+from simgate_tracking.loggers.grid import require_pillow, rollout_grid
 from simgate_tracking.loggers.scorecard_image import scorecard_image
 from simgate_tracking.loggers.text import (
     alerts_markdown,
@@ -29,13 +30,7 @@ DECISION = ("task_validity", "decision_no_regret", "planning_success", "planning
 
 
 def _require_tensorboard() -> Any:
-    try:
-        from tensorboard.compat.proto.summary_pb2 import Summary
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            "TensorBoardGateLogger needs tensorboard: install it with `pip install simgate-tracking[tensorboard]`"
-        ) from err
-    return Summary
+    return require("tensorboard", "tensorboard.compat.proto.summary_pb2", "TensorBoardGateLogger").Summary
 
 
 def _exact(*names: str) -> str:
@@ -43,7 +38,9 @@ def _exact(*names: str) -> str:
     return "^(" + "|".join(re.escape(name) for name in names) + ")$"
 
 
-def gate_layout(axes: list[str], extras: Sequence[str] = ()) -> dict[str, dict[str, list[Any]]]:
+def gate_layout(
+    axes: list[str], extras: Sequence[str] = (), intervals: Sequence[str] = ()
+) -> dict[str, dict[str, list[Any]]]:
     """The custom-scalars layout: every gated axis and its threshold on one chart, frame quality on its own charts.
 
     A second chart draws every axis beside reality's own score on it (``simgate/reality/<axis>``: each real take
@@ -53,9 +50,13 @@ def gate_layout(axes: list[str], extras: Sequence[str] = ()) -> dict[str, dict[s
     quality" chart beside the axes shows decision agreement (``task_validity``), no-regret and planning success
     with the model and with the real environment.
 
+    Axes with confidence intervals get a "confidence intervals" section: one margin chart per axis, its curve inside
+    the band from ``simgate/low/<axis>`` to ``simgate/high/<axis>``.
+
     Args:
         axes: The gated axes, in the order of the verdict.
         extras: The names of the scores reported beside the verdict.
+        intervals: The axes that have confidence intervals.
 
     Example:
         >>> layout = gate_layout(["controllability", "object_persistence"])
@@ -77,10 +78,14 @@ def gate_layout(axes: list[str], extras: Sequence[str] = ()) -> dict[str, dict[s
     }
     if set(DECISION[1:]) & {*axes, *extras}:
         gate["decision quality"] = ["Multiline", [_exact(*(f"{PREFIX}/{name}" for name in DECISION))]]
-    return {
-        "simulator gate": gate,
-        "frame quality (not gated)": {title: ["Multiline", [_exact(f"{PREFIX}/{key}")]] for title, key in FIDELITY},
-    }
+    layout = {"simulator gate": gate}
+    if intervals:
+        layout["confidence intervals"] = {
+            axis: ["Margin", [f"{PREFIX}/{axis}", f"{PREFIX}/low/{axis}", f"{PREFIX}/high/{axis}"]]
+            for axis in intervals
+        }
+    layout["frame quality (not gated)"] = {title: ["Multiline", [_exact(f"{PREFIX}/{key}")]] for title, key in FIDELITY}
+    return layout
 
 
 class TensorBoardGateLogger(GateLogger):
@@ -90,7 +95,8 @@ class TensorBoardGateLogger(GateLogger):
       ``simgate/threshold/<axis>``, ``simgate/psnr``, ``simgate/ssim``, ``simgate/delta_psnr``.
     - Custom Scalars tab (written once): all gated axes and their thresholds on one chart, the weakest axis against
       the threshold, decision quality (decision agreement, no-regret, planning success) when the check measures it,
-      and frame quality on charts of its own (see :func:`gate_layout`).
+      each axis inside its confidence interval band when the check has intervals (``simgate/low/<axis>``,
+      ``simgate/high/<axis>``), and frame quality on charts of its own (see :func:`gate_layout`).
     - Images tab: ``simgate/rollouts``, an animated GIF of the sample episodes (real | model | difference per action
       branch, step and verdict in the header), ``simgate/scorecard``, the bar chart of the check, and, at checks
       that ran the planning probe, ``simgate/planning``: its episodes, what happened | what the model expected.
@@ -139,8 +145,7 @@ class TensorBoardGateLogger(GateLogger):
                 )
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
             raise ValueError(f"Expected argument `fps` to be a positive number but got {fps!r}")
-        if isinstance(max_media_bytes, bool) or not isinstance(max_media_bytes, int) or max_media_bytes < 1:
-            raise ValueError(f"Expected argument `max_media_bytes` to be a positive int but got {max_media_bytes!r}")
+        check_positive_int(max_media_bytes, "max_media_bytes")
         self.writer = writer
         self.log_media = log_media and media_available("TensorBoardGateLogger")
         self.fps = float(fps)
@@ -152,15 +157,19 @@ class TensorBoardGateLogger(GateLogger):
     def log_check(self, check: GateCheck) -> None:
         """Log one check's scalars, text, alerts and media at ``check.dashboard_step``, then flush."""
         if not self._layout_written:
-            self.writer.add_custom_scalars(gate_layout(list(check.result.scores), list(check.result.extras)))
+            result = check.result
+            self.writer.add_custom_scalars(
+                gate_layout(list(result.scores), list(result.extras), list(result.intervals))
+            )
             self._layout_written = True
         for key, value in gate_scalars(check.result).items():
             self.writer.add_scalar(key, value, check.dashboard_step)
         self.writer.add_text(f"{PREFIX}/verdict", scores_markdown(check), check.dashboard_step)
-        if check.alerts:
-            self.writer.add_text(f"{PREFIX}/alerts", alerts_markdown(check.alerts), check.dashboard_step)
+        if check.alerts:  # media and alerts that fail are dropped alone and retried after a back-off
+            text, step = alerts_markdown(check.alerts), check.dashboard_step
+            self.optional_part("alerts", check.step, lambda: self.writer.add_text(f"{PREFIX}/alerts", text, step))
         if self.log_media:
-            self._media(check)
+            self.optional_part("media", check.step, lambda: self._media(check))
         self.writer.flush()
 
     def finalize(self) -> None:
@@ -188,7 +197,7 @@ class TensorBoardGateLogger(GateLogger):
 
     def add_gif(self, tag: str, gif: bytes, step: int) -> None:
         """Write an animated GIF as an image summary at ``step``; TensorBoard's Images tab plays it."""
-        Image, _, _ = _require_pillow()
+        Image, _, _ = require_pillow()
         width, height = Image.open(io.BytesIO(gif)).size  # the budget may have shrunk it
         image = self.summary_type.Image(height=height, width=width, colorspace=3, encoded_image_string=gif)
         summary = self.summary_type(value=[self.summary_type.Value(tag=tag, image=image)])

@@ -63,6 +63,9 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> 
 def scores_markdown(check: GateCheck) -> str:
     """The verdict line, then a table of every gated axis (score, threshold, status) and the frame-quality extras.
 
+    With confidence intervals the table gains an interval column, and an axis whose interval holds its threshold
+    has the status "inconclusive".
+
     Example:
         >>> from simgate_tracking import SimulatorGate
         >>> result = SimulatorGate().evaluate({"controllability": 0.71, "object_persistence": 0.64, "psnr": 31.0})
@@ -76,15 +79,24 @@ def scores_markdown(check: GateCheck) -> str:
         | psnr | 31.000 |  | not gated |
     """
     result = check.result
+    level = f"{result.confidence_level:.0%} interval"
     rows: list[list[object]] = []
     for axis, score in result.scores.items():
         status = "FAIL" if axis in result.failing_axes else "pass"
-        rows.append(
-            [axis, score, result.thresholds[axis], status + (" (weakest)" if axis == result.weakest_axis else "")]
-        )
-    rows.extend([name, value, "", "not gated"] for name, value in result.extras.items())
+        status = "inconclusive" if axis in result.inconclusive_axes else status
+        interval = [_interval(result.intervals.get(axis))] if result.intervals else []
+        weakest = " (weakest)" if axis == result.weakest_axis else ""
+        rows.append([axis, score, *interval, result.thresholds[axis], status + weakest])
+    rows.extend(
+        [name, value, *([""] if result.intervals else []), "", "not gated"] for name, value in result.extras.items()
+    )
     head = f"**{verdict_line(check)}** (probe `{check.probe_name}`, manifest `{check.manifest_hash[:12]}`)"
-    return head + "\n\n" + markdown_table(["axis", "score", "threshold", "status"], rows)
+    columns = ["axis", "score", *([level] if result.intervals else []), "threshold", "status"]
+    return head + "\n\n" + markdown_table(columns, rows)
+
+
+def _interval(ends: tuple[float, float] | None) -> str:
+    return "" if ends is None else f"[{ends[0]:.3f}, {ends[1]:.3f}]"
 
 
 def episode_table(check: GateCheck) -> tuple[list[str], list[list[object]]]:

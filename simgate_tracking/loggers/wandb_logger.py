@@ -9,8 +9,9 @@ from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_only
 
+from simgate_tracking._utils import PREFIX, check_positive_int, require
 from simgate_tracking.alerts import Alert
-from simgate_tracking.loggers.base import PREFIX, GateLogger, gate_scalars, media_available
+from simgate_tracking.loggers.base import GateLogger, gate_scalars, media_available
 from simgate_tracking.loggers.encode import DEFAULT_MAX_BYTES, VideoFormat, default_video_format, encode_video
 from simgate_tracking.loggers.grid import rollout_grid
 from simgate_tracking.loggers.scorecard_image import scorecard_image
@@ -21,13 +22,7 @@ LEVEL_ORDER = {"WARN": 0, "ERROR": 1}
 
 
 def _require_wandb() -> Any:
-    try:
-        import wandb
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            "WandbGateLogger needs wandb: install it with `pip install simgate-tracking[wandb]`"
-        ) from err
-    return wandb
+    return require("wandb", "wandb", "WandbGateLogger")
 
 
 def _check_options(step_metric: Any, fps: Any, max_media_bytes: Any, alert_wait_s: Any) -> None:
@@ -35,8 +30,7 @@ def _check_options(step_metric: Any, fps: Any, max_media_bytes: Any, alert_wait_
         raise ValueError(f"Expected argument `step_metric` to be a non-empty str but got {step_metric!r}")
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
         raise ValueError(f"Expected argument `fps` to be a positive number but got {fps!r}")
-    if isinstance(max_media_bytes, bool) or not isinstance(max_media_bytes, int) or max_media_bytes < 1:
-        raise ValueError(f"Expected argument `max_media_bytes` to be a positive int but got {max_media_bytes!r}")
+    check_positive_int(max_media_bytes, "max_media_bytes")
     if isinstance(alert_wait_s, bool) or not isinstance(alert_wait_s, (int, float)) or alert_wait_s < 0:
         raise ValueError(f"Expected argument `alert_wait_s` to be a number >= 0 but got {alert_wait_s!r}")
 
@@ -119,13 +113,34 @@ class WandbGateLogger(GateLogger):
 
     @rank_zero_only
     def log_check(self, check: GateCheck) -> None:
-        """Log one check: scalars, media and alerts in one history row at ``check.dashboard_step``."""
+        """Log one check: scalars, media and alerts in one history row at ``check.dashboard_step``.
+
+        Media or alerts that fail are dropped alone, with a warning, and tried again after a back-off
+        (:meth:`~simgate_tracking.loggers.GateLogger.optional_part`); the curves keep coming.
+        """
         self._define_metrics(check)
         row: dict[str, Any] = {**gate_scalars(check.result), self.step_metric: check.dashboard_step}
-        if self.log_media:
-            row.update(self._media(check))
-        self.run.log(row)
-        self._alert(check.alerts)
+        self._log_row(row, check)
+        if check.alerts:
+            self.optional_part("alerts", check.step, lambda: self._alert(check.alerts))
+
+    def _log_row(self, row: dict[str, Any], check: GateCheck) -> None:
+        media: dict[str, Any] = {}
+        if self.log_media and self.part_due("media"):
+            try:
+                media = self._media(check)
+            except Exception as err:  # a media file that cannot be written: the row goes without it
+                self.part_failed("media", check.step, err)
+        try:
+            self.run.log({**row, **media})
+        except Exception as err:
+            if not media:
+                raise
+            self.run.log(row)  # raises too when the run itself is down: then the whole logger goes, not its media
+            self.part_failed("media", check.step, err)
+        else:
+            if media:
+                self.part_succeeded("media")
 
     def _define_metrics(self, check: GateCheck) -> None:
         if not self._defined:
@@ -176,10 +191,10 @@ class WandbGateLogger(GateLogger):
             last = self._last_alert.get((axis, level))
             if last is not None and now - last < self.alert_wait_s:
                 continue
-            self._last_alert[(axis, level)] = now
             self.run.alert(
                 title=group[0].title,
                 text="\n".join(alert.text for alert in group),
                 level=getattr(self.wandb.AlertLevel, level),
                 wait_duration=self.alert_wait_s,
             )
+            self._last_alert[(axis, level)] = now  # after the call: an alert that failed is not waited for

@@ -7,10 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from simgate_tracking._utils import check_int, rank_zero_warn
 from simgate_tracking.functional._checks import NothingToScoreError
 from simgate_tracking.functional.takes import EPS, has_takes, one_take, relative_to_spread
 from simgate_tracking.metrics._base import SimgateMetric, count_update
-from simgate_tracking.metrics._rank_zero import rank_zero_warn
 
 
 class EpisodeMeanMetric(SimgateMetric):
@@ -40,13 +40,13 @@ class EpisodeMeanMetric(SimgateMetric):
     total: Tensor
     nonfinite: Tensor
     episodes: Any  # list of (B,) tensors while accumulating, one tensor once synced
+    episode_agreements: Any  # with real takes: list of (B, 1 + R) tensors, one tensor once synced
 
     def __init__(self, episode_scores: bool = False, num_takes: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(episode_scores, bool):
             raise ValueError(f"Expected argument `episode_scores` to be a bool but got {episode_scores!r}")
-        if not isinstance(num_takes, int) or isinstance(num_takes, bool) or num_takes < 1:
-            raise ValueError(f"Expected argument `num_takes` to be an int >= 1 but got {num_takes!r}")
+        check_int(num_takes, "num_takes", 1)
         self.keeps_episode_scores = episode_scores
         self.num_takes = num_takes
         # a scorecard turns this off and warns once for all its axes
@@ -59,6 +59,8 @@ class EpisodeMeanMetric(SimgateMetric):
         self.add_state("nonfinite", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         if episode_scores:
             self.add_state("episodes", [], dist_reduce_fx="cat")
+            if num_takes > 1:  # an interval of a ratio of sums resamples each episode's parts, not its ratio
+                self.add_state("episode_agreements", [], dist_reduce_fx="cat")
 
     def add_scores(self, scores: Tensor, finite: Tensor, counted: Tensor | None = None) -> None:
         """Add per-episode scores computed elsewhere (the scorecard's one-pass kernel); counts as an update."""
@@ -77,6 +79,9 @@ class EpisodeMeanMetric(SimgateMetric):
         self.score_sum += torch.where(kept, scores, torch.zeros_like(scores)).sum(dtype=torch.float64)
         self.total += kept.sum()
         self.nonfinite += (~finite & kept).sum()
+        if takes is not None and self.keeps_episode_scores:
+            parts = torch.cat([scores.unsqueeze(1), takes], dim=1).double()
+            self.episode_agreements.append(torch.where(kept.unsqueeze(1), parts, float("nan")))
         if takes is not None:
             self.take_sums += torch.where(kept.unsqueeze(1), takes, torch.zeros_like(takes)).sum(0, dtype=torch.float64)
             # an episode's own ratio, for per-episode reports only: the axis divides sums
@@ -130,6 +135,26 @@ class EpisodeMeanMetric(SimgateMetric):
             return torch.ones((), device=self.device)
         with self.sync_context(self.dist_sync_fn, should_sync=self.sync_on_compute, should_unsync=self.sync_on_compute):
             return relative_to_spread(self.score_sum, self.take_sums)[1].float()
+
+    def episode_statistics(self) -> Tensor:
+        """What the axis sums per episode, in update order, synced: the input of its confidence interval.
+
+        (n,) the episodes' scores with one take; (n, 1 + R) with R real takes: the model's agreement with reality,
+        then each take's agreement with the other takes (see :func:`simgate_tracking.confidence.bootstrap_interval`).
+        NaN for an episode with nothing to score.
+
+        Raises:
+            RuntimeError: If the metric was built without ``episode_scores=True``.
+        """
+        if self.num_takes == 1:
+            return self.episode_scores()
+        if not self.keeps_episode_scores:
+            raise RuntimeError(f"Build {type(self).__name__}(episode_scores=True) to keep per-episode statistics")
+        with self.sync_context(self.dist_sync_fn, should_sync=self.sync_on_compute, should_unsync=self.sync_on_compute):
+            kept = self.episode_agreements
+            if isinstance(kept, Tensor):
+                return kept
+            return torch.cat(kept) if kept else torch.zeros(0, 1 + self.num_takes, device=self.device)
 
     def episode_scores(self) -> Tensor:
         """Every episode's score in update order (NaN for an episode with nothing to score), synced across ranks.

@@ -18,9 +18,27 @@ def plot_scorecard(
 ) -> tuple[Any, Any]:
     """The scorecard picture of one value, or the gated axes' curves over a sequence of values.
 
+    One value (a dict of scores, as ``compute`` or ``forward`` returns it) is drawn as the dashboards draw a check: a
+    bar per gated axis against its threshold, the weakest axis outlined, the verdict in the title, frame quality and
+    decision scores beside it. A sequence of values (one per check) is drawn as a line per gated axis over the checks,
+    on 0..1, with the thresholds dashed.
+
     Raises:
         ModuleNotFoundError: If matplotlib is not installed (the ``media`` extra).
         ValueError: If ``val`` is neither a dict of scores nor a sequence of them.
+
+    Example:
+        >>> import torch
+        >>> from simgate_tracking.metrics import SimulatorScorecard
+        >>> real = torch.rand(2, 3, 4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+        >>> card = SimulatorScorecard()
+        >>> frozen = real[:, :, :1].expand_as(real)  # a model whose rollouts never move
+        >>> card.update(frozen, real, second=frozen[:, 0])
+        >>> fig, ax = card.plot()
+        >>> ax.get_title(loc="left")
+        'FAIL, weakest temporal_consistency 0.000 (threshold 0.65)'
+        >>> [label.get_text() for label in ax.get_yticklabels()]
+        ['controllability', 'temporal_consistency', 'reset_reproducibility']
     """
     require_matplotlib()
     gate = SimulatorGate(threshold)

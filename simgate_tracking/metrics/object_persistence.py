@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
+from simgate_tracking._utils import check_positive_int
 from simgate_tracking.functional.object_persistence import _object_persistence_update
 from simgate_tracking.functional.object_persistence_takes import _object_persistence_takes_update
 from simgate_tracking.functional.takes import has_takes, one_take
@@ -60,9 +61,7 @@ class ObjectPersistence(EpisodeMeanMetric):
         **kwargs: Any,
     ) -> None:
         super().__init__(episode_scores=episode_scores, num_takes=num_takes, **kwargs)
-        if not isinstance(ring_width, int) or isinstance(ring_width, bool) or ring_width < 1:
-            raise ValueError(f"Expected argument `ring_width` to be a positive int but got {ring_width!r}")
-        self.ring_width = ring_width
+        self.ring_width = check_positive_int(ring_width, "ring_width")
         if max_shift is not None and (not isinstance(max_shift, int) or isinstance(max_shift, bool) or max_shift < 0):
             raise ValueError(f"Expected argument `max_shift` to be None or an int >= 0 but got {max_shift!r}")
         self.max_shift = max_shift

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from simgate_tracking._utils import check_int, rank_zero_warn
+from simgate_tracking.bootstrap import EpisodeStatistic
 from simgate_tracking.functional._checks import NothingToScoreError
-from simgate_tracking.functional.decision import _decision_compute, _decision_update
+from simgate_tracking.functional.decision import _decision_compute, _decision_rows
+from simgate_tracking.functional.task_statistics import (
+    task_agreement_statistic,
+    task_decision_statistic,
+    task_ranking_rows,
+    task_ranking_statistic,
+)
 from simgate_tracking.functional.task_validity import (
     TASK_MODES,
     TaskMode,
     _task_agreement_compute,
-    _task_agreement_takes_update,
-    _task_agreement_update,
+    _task_agreement_rows,
+    _task_agreement_takes_rows,
     _task_ranking_compute,
     _task_ranking_takes_compute,
     _task_ranking_update,
     relative_informedness,
 )
 from simgate_tracking.metrics._base import SimgateMetric
-from simgate_tracking.metrics._rank_zero import rank_zero_warn
 
 
 class TaskValidity(SimgateMetric):
@@ -49,6 +57,8 @@ class TaskValidity(SimgateMetric):
         mode: ``"agreement"``, ``"ranking"`` or ``"decision"``.
         num_groups: Ranking mode: the number of policy ids (ids run from 0 to ``num_groups - 1``).
         num_takes: R, the real takes of every episode that ``real`` holds (1: no takes dimension).
+        episode_scores: Also keep each episode's contribution to the sums (:meth:`episode_statistics`), from which
+            :meth:`interval_statistic` recomputes the score: the input of a bootstrap interval over episodes.
         validate_args: Check that policy ids are in ``[0, num_groups)``; ids outside it are left out of the ranking
             and reported by :meth:`compute` (``update`` never reads them on the host).
         kwargs: Options of :class:`torchmetrics.Metric`.
@@ -80,6 +90,8 @@ class TaskValidity(SimgateMetric):
     total: Tensor
     nonfinite: Tensor
     bad_groups: Tensor
+    non_binary: Tensor
+    episode_rows: Any  # list of (B, k) tensors while accumulating, one tensor once synced
 
     def __init__(
         self,
@@ -87,19 +99,21 @@ class TaskValidity(SimgateMetric):
         num_groups: int = 64,
         validate_args: bool = True,
         num_takes: int = 1,
+        episode_scores: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if mode not in TASK_MODES:
             raise ValueError(f"Expected argument `mode` to be one of {TASK_MODES} but got {mode!r}")
-        if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 2:
-            raise ValueError(f"Expected argument `num_groups` to be an int >= 2 but got {num_groups!r}")
-        if not isinstance(num_takes, int) or isinstance(num_takes, bool) or num_takes < 1:
-            raise ValueError(f"Expected argument `num_takes` to be an int >= 1 but got {num_takes!r}")
+        if not isinstance(episode_scores, bool):
+            raise ValueError(f"Expected argument `episode_scores` to be a bool but got {episode_scores!r}")
+        check_int(num_groups, "num_groups", 2)
+        check_int(num_takes, "num_takes", 1)
         self.mode = mode
         self.num_groups = num_groups
         self.num_takes = num_takes
         self.validate_args = validate_args
+        self.keeps_episode_scores = episode_scores
         self.warn_nonfinite = True
         self.nonfinite_seen = 0
         self.add_state("confusion", torch.zeros(4, dtype=torch.float64), dist_reduce_fx="sum")
@@ -110,6 +124,9 @@ class TaskValidity(SimgateMetric):
         self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("nonfinite", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("bad_groups", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("non_binary", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        if episode_scores:  # an interval resamples episodes and recomputes the score from their summed rows
+            self.add_state("episode_rows", [], dist_reduce_fx="cat")
 
     def update(self, pred: Tensor, real: Tensor, groups: Tensor | None = None) -> None:
         """Add a batch of outcomes, (B,) each; ``groups`` (B,) int policy ids in ranking mode."""
@@ -117,14 +134,21 @@ class TaskValidity(SimgateMetric):
         if takes and self.mode == "decision":
             real = real.double().mean(dim=1)
         if self.mode == "agreement":
+            if real.is_floating_point():  # counted here, said by compute(): no host read during update
+                self.non_binary += ((real != 0) & (real != 1)).sum()
             if takes:
-                model, per_take = _task_agreement_takes_update(pred, real)
-                self.confusion += model
-                self.take_confusion += per_take
+                model, per_take = _task_agreement_takes_rows(pred, real)
+                self.confusion += model.sum(dim=0)
+                self.take_confusion += per_take.sum(dim=0)
+                self._keep(torch.cat([model, per_take.flatten(1)], dim=1))
             else:
-                self.confusion += _task_agreement_update(pred, real)
+                rows = _task_agreement_rows(pred, real)
+                self.confusion += rows.sum(dim=0)
+                self._keep(rows)
         elif self.mode == "decision":
-            self.decision_sums += _decision_update(pred, real)
+            rows = _decision_rows(pred, real)
+            self.decision_sums += rows.sum(dim=0)
+            self._keep(rows)
         else:
             if groups is None:
                 raise ValueError("Expected `groups` (policy id per episode, (B,) int) with mode='ranking' but got None")
@@ -133,12 +157,60 @@ class TaskValidity(SimgateMetric):
             )
             for take in range(self.num_takes if takes else 0):
                 self.take_group_sums[take] += _task_ranking_update(pred, real[:, take], groups, self.num_groups)[1]
+            self._keep(task_ranking_rows(pred, real, groups, self.num_groups) if self.keeps_episode_scores else None)
             if self.validate_args:
                 # counted here, reported by compute(): reading the ids on the host would synchronise the device
                 self.bad_groups += ((groups < 0) | (groups >= self.num_groups)).sum()
         self.total += real.shape[0]
         if pred.is_floating_point():
             self.nonfinite += (~torch.isfinite(pred)).sum()
+
+    def _keep(self, rows: Tensor | None) -> None:
+        """Keep each episode's contribution rows (B, k), with ``episode_scores=True``."""
+        if self.keeps_episode_scores and rows is not None:
+            self.episode_rows.append(rows)
+
+    def episode_columns(self) -> int:
+        """k, the width of an episode's contribution row: 4 numbers, or (3 + R) G in ranking mode, more with takes."""
+        takes = self.num_takes if self.num_takes > 1 and self.mode != "decision" else 0
+        if self.mode == "ranking":
+            return (3 + takes) * self.num_groups
+        return 4 * (1 + takes)
+
+    def episode_statistics(self) -> Tensor:
+        """Each episode's contribution to the sums, (n, k) in update order, synced: the input of its interval.
+
+        Agreement: the confusion ``[tp, fn, tn, fp]``, then with R takes each held-out take's; ranking: model return,
+        real return and count under the episode's policy column (G each), then each take's return; decision:
+        ``[agreement, chance, no_regret, decisive]``. Summed over any episodes, :meth:`interval_statistic` gives
+        their score; summed over all, :meth:`compute`'s.
+
+        Raises:
+            RuntimeError: If the metric was built without ``episode_scores=True``.
+        """
+        if not self.keeps_episode_scores:
+            raise RuntimeError("Build TaskValidity(episode_scores=True) to keep per-episode statistics")
+        with self.sync_context(self.dist_sync_fn, should_sync=self.sync_on_compute, should_unsync=self.sync_on_compute):
+            kept = self.episode_rows
+            if isinstance(kept, Tensor):
+                return kept
+            columns = self.episode_columns()
+            return torch.cat(kept) if kept else torch.zeros(0, columns, dtype=torch.float64, device=self.device)
+
+    def interval_statistic(self) -> EpisodeStatistic:
+        """The score (and reality's own, with takes) from :meth:`episode_statistics` rows summed over episodes.
+
+        Batched over leading dimensions, as :func:`simgate_tracking.confidence.bootstrap_interval` takes it. A
+        resample where the score is undefined (fewer than two policies to rank, no decision to make) is NaN.
+        """
+        takes = self.num_takes > 1
+        if self.mode == "decision":
+            return EpisodeStatistic(task_decision_statistic)
+        if self.mode == "ranking":
+            statistic = partial(task_ranking_statistic, num_groups=self.num_groups, num_takes=self.num_takes)
+        else:
+            statistic = partial(task_agreement_statistic, num_takes=self.num_takes)
+        return EpisodeStatistic(lambda sums: statistic(sums)[0], (lambda sums: statistic(sums)[1]) if takes else None)
 
     def compute(self) -> Tensor:
         """Informedness (agreement) or clamped Spearman correlation (ranking).
@@ -155,6 +227,12 @@ class TaskValidity(SimgateMetric):
             raise ValueError(
                 f"Expected `groups` (policy ids) in [0, {self.num_groups}) but got {int(self.bad_groups)} id(s) "
                 "outside it: raise `num_groups`"
+            )
+        if int(self.non_binary):
+            rank_zero_warn(
+                f"Expected `real` task outcomes to be 0 or 1 (success) with mode='agreement' but got "
+                f"{int(self.non_binary)} other value(s); they count as success above 0.5. For returns, use "
+                "mode='ranking'"
             )
         self.nonfinite_seen = int(self.nonfinite)
         if self.nonfinite_seen and self.warn_nonfinite:

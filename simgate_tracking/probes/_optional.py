@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
+
+from simgate_tracking._utils import require
 
 
 def import_optional(module: str, extra: str = "gym") -> ModuleType:
@@ -20,10 +21,4 @@ def import_optional(module: str, extra: str = "gym") -> ModuleType:
         >>> import_optional("math").sqrt(4.0)
         2.0
     """
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            f"Building probe sets from environments needs `{module}`, which is not installed: "
-            f"pip install simgate-tracking[{extra}]"
-        ) from err
+    return require(extra, module, "Building probe sets from environments")

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from simgate_tracking._utils import check_int
 from simgate_tracking.probes._optional import import_optional
 
 
@@ -69,8 +70,7 @@ class DiscreteActions:
     """
 
     def __init__(self, num_actions: int, start: int = 0, names: Sequence[str] | None = None) -> None:
-        if not isinstance(num_actions, int) or isinstance(num_actions, bool) or num_actions < 1:
-            raise ValueError(f"Expected argument `num_actions` to be an int >= 1 but got {num_actions!r}")
+        check_int(num_actions, "num_actions", 1)
         if not isinstance(start, int) or isinstance(start, bool):
             raise ValueError(f"Expected argument `start` to be an int but got {start!r}")
         if names is not None and len(names) != num_actions:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from simgate_tracking._utils import check_int, check_positive_int
 from simgate_tracking.probes._optional import import_optional
 from simgate_tracking.probes.actions import DiscreteActions
 from simgate_tracking.probes.minigrid_expert import go_to_goal
@@ -51,8 +52,7 @@ def minigrid_env_fn(env_id: str, tile_size: int = 8, highlight: bool = False) ->
         known = [name for name in gym.registry if name.startswith("MiniGrid-")]
         close = difflib.get_close_matches(str(env_id), known, n=3)
         raise ValueError(f"Expected a registered MiniGrid environment id but got {env_id!r}; close matches: {close}")
-    if not isinstance(tile_size, int) or isinstance(tile_size, bool) or tile_size < 1:
-        raise ValueError(f"Expected argument `tile_size` to be a positive int but got {tile_size!r}")
+    check_positive_int(tile_size, "tile_size")
     return functools.partial(_make, env_id, tile_size, bool(highlight))
 
 
@@ -66,8 +66,7 @@ def minigrid_actions(num_actions: int = 7) -> DiscreteActions:
         >>> minigrid_actions(3).encode(2)
         tensor([0., 0., 1.])
     """
-    if not isinstance(num_actions, int) or isinstance(num_actions, bool) or not 1 <= num_actions <= 7:
-        raise ValueError(f"Expected argument `num_actions` to be an int in 1..7 but got {num_actions!r}")
+    check_int(num_actions, "num_actions", 1, 7)
     return DiscreteActions(num_actions, names=MINIGRID_ACTIONS[:num_actions])
 
 
@@ -122,7 +121,7 @@ def minigrid_objects(env: Any) -> dict[Hashable, np.ndarray]:
     return objects
 
 
-def _dominant(frames: Tensor, channel: int) -> Tensor:
+def dominant_colour(frames: Tensor, channel: int) -> Tensor:
     """Pixels where one colour channel is bright and at least twice each of the others."""
     own = frames[:, channel]
     others = [frames[:, c] for c in range(3) if c != channel]
@@ -158,7 +157,7 @@ def reached_goal(frames: Tensor) -> Tensor:
         got = tuple(frames.shape) if isinstance(frames, Tensor) else type(frames).__name__
         raise ValueError(f"Expected `frames` of shape (B, T, 3, H, W) but got {got}")
     last = frames[:, -1].float() / 255.0 if frames.dtype == torch.uint8 else frames[:, -1].float()
-    green, red = _dominant(last, 1), _dominant(last, 0)
+    green, red = dominant_colour(last, 1), dominant_colour(last, 0)
     height, width = last.shape[-2:]
     rows = torch.arange(height, device=last.device, dtype=last.dtype)
     cols = torch.arange(width, device=last.device, dtype=last.dtype)

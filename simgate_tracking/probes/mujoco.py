@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from simgate_tracking._utils import check_positive_int
 from simgate_tracking.probes._optional import import_optional
 
 PUSHER_GOAL_RADIUS = 0.08
@@ -57,8 +58,7 @@ def mujoco_env_fn(env_id: str, width: int = 128, height: int = 128, **kwargs: An
     if env_id not in gym.registry:
         raise ValueError(f"Expected a registered Gymnasium MuJoCo environment id but got {env_id!r}")
     for name, value in (("width", width), ("height", height)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"Expected argument `{name}` to be a positive int but got {value!r}")
+        check_positive_int(value, name)
     return functools.partial(_make, env_id, width, height, dict(kwargs))
 
 

@@ -8,6 +8,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor
 
+from simgate_tracking._utils import check_int
 from simgate_tracking.probes.actions import ActionEncoder, action_encoder_for
 from simgate_tracking.probes.episodes import Policy, ReseedFn, replay_take, reset_context
 
@@ -66,8 +67,7 @@ class EnvironmentReplay:
     ) -> None:
         if not callable(env_fn):
             raise ValueError(f"Expected argument `env_fn` to be callable but got {env_fn!r}")
-        if not isinstance(take, int) or isinstance(take, bool) or take < 0:
-            raise ValueError(f"Expected argument `take` to be an int >= 0 but got {take!r}")
+        check_int(take, "take", 0)
         if reseed_fn is not None and not callable(reseed_fn):
             raise ValueError(f"Expected argument `reseed_fn` to be callable or None but got {reseed_fn!r}")
         policies = list(reference_policy) if isinstance(reference_policy, Sequence) else [reference_policy]

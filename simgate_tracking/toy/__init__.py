@@ -7,8 +7,11 @@ from simgate_tracking.toy.probes import make_probe_set
 from simgate_tracking.toy.task import reached_goal
 from simgate_tracking.toy.world import ACTIONS, ToyEpisode, ToyState, ToyWorld, take_seed
 
-# the model and data pull in Lightning: imported on first use, so the world alone stays light
+# the model and data pull in Lightning, the planning task the planning probe: imported on first use, so the world
+# alone stays light
 _LAZY = {
+    "ToyPlanningEnvironment": "simgate_tracking.toy.planning",
+    "toy_goal_progress": "simgate_tracking.toy.planning",
     "ToyWorldModel": "simgate_tracking.toy.model",
     "ToyWorldDataModule": "simgate_tracking.toy.data",
     "ToyWorldDataset": "simgate_tracking.toy.data",
@@ -18,6 +21,7 @@ __all__ = [
     "ACTIONS",
     "POLICIES",
     "ToyEpisode",
+    "ToyPlanningEnvironment",
     "ToyState",
     "ToyWorld",
     "ToyWorldDataModule",
@@ -26,6 +30,7 @@ __all__ = [
     "make_probe_set",
     "reached_goal",
     "take_seed",
+    "toy_goal_progress",
 ]
 
 

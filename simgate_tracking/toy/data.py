@@ -8,15 +8,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from simgate_tracking._utils import check_int
 from simgate_tracking.toy.policies import POLICIES, policy_actions
 from simgate_tracking.toy.probes import TRAIN_STREAM, VAL_STREAM, episode_seed
 from simgate_tracking.toy.world import ACTIONS, ToyWorld
-
-
-def _positive_int(name: str, value: object, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"Expected argument `{name}` to be an int >= {low} but got {value!r}")
-    return value
 
 
 class ToyWorldDataset(Dataset[dict[str, Tensor]]):
@@ -58,9 +53,9 @@ class ToyWorldDataset(Dataset[dict[str, Tensor]]):
         stream: int = TRAIN_STREAM,
         stochastic: bool = False,
     ) -> None:
-        _positive_int("num_windows", num_windows)
-        _positive_int("horizon", horizon)
-        _positive_int("context_frames", context_frames)
+        check_int(num_windows, "num_windows")
+        check_int(horizon, "horizon")
+        check_int(context_frames, "context_frames")
         world = ToyWorld(size=size, num_objects=num_objects, stochastic=stochastic)
         contexts, actions, futures = [], [], []
         for i in range(num_windows):
@@ -127,9 +122,9 @@ class ToyWorldDataModule(L.LightningDataModule):
         stochastic: bool = False,
     ) -> None:
         super().__init__()
-        _positive_int("train_windows", train_windows)
-        _positive_int("val_windows", val_windows)
-        _positive_int("batch_size", batch_size)
+        check_int(train_windows, "train_windows")
+        check_int(val_windows, "val_windows")
+        check_int(batch_size, "batch_size")
         ToyWorld(size=size, num_objects=num_objects, stochastic=stochastic)  # checks the world's arguments now
         self.save_hyperparameters()
         self.train_windows, self.val_windows, self.batch_size = train_windows, val_windows, batch_size

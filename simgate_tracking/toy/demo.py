@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import netrc
 import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
 
 import lightning as L
 import torch
@@ -18,73 +15,27 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressB
 
 from simgate_tracking.callbacks import GateEarlyStopping, SimulatorGateCallback
 from simgate_tracking.gate import GateResult
-from simgate_tracking.probes.planning import PlanningProbe, ToyPlanningEnvironment, toy_goal_progress
+from simgate_tracking.planning.probe import PlanningProbe
 from simgate_tracking.report import GateCheck
 from simgate_tracking.toy.data import ToyWorldDataModule
+from simgate_tracking.toy.demo_loggers import (
+    LOGGERS,
+    RUN_NAME,
+    finish_wandb,
+    logger_dirs,
+    make_loggers,
+    wandb_logged_in,
+)
 from simgate_tracking.toy.model import ToyWorldModel
+from simgate_tracking.toy.planning import ToyPlanningEnvironment, toy_goal_progress
 from simgate_tracking.toy.probes import make_probe_set
 from simgate_tracking.toy.task import reached_goal
 from simgate_tracking.toy.world import ToyWorld
 
-LOGGERS: tuple[str, ...] = ("tensorboard", "wandb", "csv")
-RUN_NAME = "simgate-demo"
 STOCHASTIC_TAKES = 4  # real takes of every probe branch in the stochastic demo
+MODELS: tuple[str, ...] = ("toy", "diffusion")  # the world models the demo trains
 
-
-def wandb_logged_in() -> bool:
-    """Whether W&B has credentials on this machine (``WANDB_API_KEY`` or a netrc entry), without any network call.
-
-    Example:
-        >>> isinstance(wandb_logged_in(), bool)
-        True
-    """
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
-    try:
-        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
-
-
-def make_loggers(kinds: Sequence[str], out: Path) -> list[Any]:
-    """Lightning loggers for the demo, TensorBoard and CSV first so that the run's log directory is theirs.
-
-    W&B runs offline unless this machine is logged in (``wandb login``); it never asks for a key.
-
-    Raises:
-        ValueError: On an unknown logger name.
-        ModuleNotFoundError: If the chosen dashboard is not installed, naming the extra to install.
-
-    Example:
-        >>> import tempfile
-        >>> [type(logger).__name__ for logger in make_loggers(["csv", "tensorboard"], Path(tempfile.mkdtemp()))]
-        ['TensorBoardLogger', 'CSVLogger']
-    """
-    unknown = sorted(set(kinds) - set(LOGGERS))
-    if unknown:
-        raise ValueError(f"Expected loggers among {LOGGERS} but got {unknown}")
-    loggers: list[Any] = []
-    for kind in sorted(set(kinds), key=LOGGERS.index):
-        if kind == "tensorboard":
-            _require("tensorboard", "tensorboard")
-            loggers.append(L.pytorch.loggers.TensorBoardLogger(save_dir=str(out), name=RUN_NAME))
-        elif kind == "csv":
-            loggers.append(L.pytorch.loggers.CSVLogger(save_dir=str(out), name=RUN_NAME))
-        else:
-            _require("wandb", "wandb")
-            offline = not wandb_logged_in()
-            loggers.append(L.pytorch.loggers.WandbLogger(project=RUN_NAME, save_dir=str(out), offline=offline))
-    return loggers
-
-
-def _require(module: str, extra: str) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise ModuleNotFoundError(
-            f"The demo's {module} dashboard needs {module}: pip install simgate-tracking[{extra}]"
-        )
+__all__ = ["LOGGERS", "MODELS", "RUN_NAME", "ScorecardPrinter", "make_loggers", "run_demo", "wandb_logged_in"]
 
 
 class ScorecardPrinter(Callback):
@@ -177,6 +128,7 @@ def run_demo(
     progress_bar: bool = True,
     write: Callable[[str], None] | None = None,
     stochastic: bool = False,
+    model: str = "toy",
 ) -> DemoRun:
     """Train :class:`ToyWorldModel` on the toy world with the simulator gate on, and say how it went.
 
@@ -198,6 +150,10 @@ def run_demo(
         stochastic: Play the stochastic toy world, whose blue object walks at random: the model trains on it, and
             the probe set holds :data:`STOCHASTIC_TAKES` real takes of every branch, so every check also scores
             reality against itself (``GateResult.real_baseline``, below 1 here) beside the model.
+        model: The world model among :data:`MODELS`: ``"toy"`` (:class:`ToyWorldModel`) or ``"diffusion"``
+            (:class:`~simgate_tracking.models.DiffusionWorldModel`, a diffusers UNet sampling every frame in 2
+            denoising steps; it needs the ``diffusion`` extra). The diffusion model skips the planning probe, whose
+            imagined futures would cost several checks' worth of sampling.
 
     Raises:
         ValueError: On a bad argument.
@@ -219,6 +175,8 @@ def run_demo(
         raise ValueError(f"Expected argument `threads` to be a positive int but got {threads!r}")
     if not isinstance(stochastic, bool):
         raise ValueError(f"Expected argument `stochastic` to be a bool but got {stochastic!r}")
+    if model not in MODELS:
+        raise ValueError(f"Expected argument `model` to be one of {MODELS} but got {model!r}")
     started, previous_threads = time.perf_counter(), torch.get_num_threads()
     say = write or print
     out_dir = Path(out)
@@ -231,7 +189,7 @@ def run_demo(
     )
     # closed-loop planning in the real toy world from 4 of the probe's resets: costlier, so every 5th check, and
     # each plan's first 4 actions are played before planning again
-    planning = PlanningProbe(
+    planning: PlanningProbe | None = PlanningProbe(
         # the stochastic world's distractor walks on its own; the goal, the agent and the task do not depend on it
         ToyPlanningEnvironment(ToyWorld(stochastic=stochastic)),
         toy_goal_progress,
@@ -240,6 +198,8 @@ def run_demo(
         candidates=16,
         replan_every=4,
     )
+    if model == "diffusion":  # imagining every candidate plan would cost several checks' worth of sampling
+        planning = None
     gate = SimulatorGateCallback(
         probe, task_fn=reached_goal, num_sample_episodes=2, planning_probe=planning, planning_every_n_checks=5
     )
@@ -262,29 +222,47 @@ def run_demo(
         f"{probe.horizon} steps{_takes_words(probe.num_takes)}, manifest {probe.manifest_hash[:12]}\n"
         f"  training   {train_windows} windows per epoch, up to {max_epochs} epochs, "
         f"on {trainer.strategy.root_device} ({threads} thread{'s' if threads > 1 else ''})\n"
-        f"  planning   every 5th check from the first: {len(planning)} episodes of model-predictive control in the "
-        "real toy world\n"
+        f"{_planning_words(planning)}"
         f"  logs       {trainer.log_dir}"
     )
-    model = ToyWorldModel(frame_shape=probe.frame_shape, action_dim=probe.action_dim, context_frames=2)
+    world_model = _world_model(model, probe.frame_shape, probe.action_dim)
     torch.set_num_threads(threads)
     try:
-        _fit(trainer, model, data)
-        logger_dirs = _logger_dirs(trainer.loggers)
+        _fit(trainer, world_model, data)
+        dashboards = logger_dirs(trainer.loggers)
     finally:
         torch.set_num_threads(previous_threads)
-        _finish_wandb(trainer.loggers)
+        finish_wandb(trainer.loggers)
     return DemoRun(
         result=gate.history[-1] if gate.history else None,
         checks=len(gate.history),
         last_check=gate.last_check,
         log_dir=Path(trainer.log_dir or out_dir),
-        logger_dirs=logger_dirs,
+        logger_dirs=dashboards,
         best_checkpoint=best.best_model_path or None,
         stopped_early=stopper.reason if stopper.stopped_at_step is not None else None,
         seconds=time.perf_counter() - started,
         takes=probe.num_takes,
     )
+
+
+def _planning_words(planning: PlanningProbe | None) -> str:
+    """The banner's planning line: how often the model plans, or that this demo's model does not."""
+    if planning is None:
+        return "  planning   off: imagining every plan would cost the diffusion model several checks of sampling\n"
+    return (
+        f"  planning   every 5th check from the first: {len(planning)} episodes of model-predictive control in the "
+        "real toy world\n"
+    )
+
+
+def _world_model(kind: str, frame_shape: tuple[int, int, int], action_dim: int) -> L.LightningModule:
+    """The demo's world model: the small ``ToyWorldModel``, or the diffusers ``DiffusionWorldModel``."""
+    if kind == "diffusion":
+        from simgate_tracking.models.diffusion import DiffusionWorldModel
+
+        return DiffusionWorldModel(frame_shape=frame_shape, action_dim=action_dim, context_frames=2)
+    return ToyWorldModel(frame_shape=frame_shape, action_dim=action_dim, context_frames=2)
 
 
 def _takes_words(takes: int) -> str:
@@ -297,29 +275,9 @@ def _takes_words(takes: int) -> str:
     return "" if takes == 1 else f" x {takes} real takes (stochastic world: reality is scored against itself too)"
 
 
-def _logger_dirs(loggers: Sequence[Any]) -> dict[str, Path]:
-    """Where each dashboard wrote its run."""
-    names = {"TensorBoardLogger": "tensorboard", "CSVLogger": "csv", "WandbLogger": "wandb"}
-    found = {}
-    for logger in loggers:
-        kind = names.get(type(logger).__name__)
-        if kind == "wandb":
-            found[kind] = Path(logger.experiment.dir).parent  # the offline-run-* (or run-*) folder
-        elif kind is not None:
-            found[kind] = Path(logger.log_dir)
-    return found
-
-
 def _fit(trainer: L.Trainer, model: L.LightningModule, data: L.LightningDataModule) -> None:
     with warnings.catch_warnings():
         # a toy dataset in memory needs no loader workers, and the printer shows every alert already
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=r".* at step \d+: \w+ = [-\d.]+ \(threshold")
         trainer.fit(model, datamodule=data)
-
-
-def _finish_wandb(loggers: Sequence[Any]) -> None:
-    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
-        import wandb
-
-        wandb.finish()  # W&B's closing lines come now, before the verdict, not after it at exit

@@ -10,13 +10,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
+from simgate_tracking._utils import check_positive_int
+
 _EPS = 1e-3  # keeps the logit of a saturated context pixel finite
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected argument `{name}` to be a positive int but got {value!r}")
-    return value
 
 
 class ToyWorldModel(L.LightningModule):
@@ -76,7 +72,7 @@ class ToyWorldModel(L.LightningModule):
             ("hidden_channels", hidden_channels),
             ("state_channels", state_channels),
         ):
-            _positive_int(name, value)
+            check_positive_int(value, name)
         if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
             raise ValueError(f"Expected argument `learning_rate` to be a positive float but got {learning_rate!r}")
         if not isinstance(motion_weight, (int, float)) or motion_weight < 0:

@@ -2,129 +2,62 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch import Tensor
 
-WORLD_SIZE = 32  # the logical side length: dynamics run on this grid, frames render it at 32 to 64 px
-ACTIONS: tuple[str, ...] = ("stay", "up", "down", "left", "right")
-_MOVES = ((0, 0), (0, -1), (0, 1), (-1, 0), (1, 0))
-AGENT_SIZE, OBJECT_SIZE, GOAL_SIZE, AGENT_STEP = 3, 4, 6, 2
-OCCLUDER_X = (14, 20)  # a full-height bar: wider than an object, so an object can hide completely behind it
-BACKGROUND = (0.08, 0.08, 0.12)
-GOAL_COLOUR = (0.15, 0.65, 0.25)
-OCCLUDER_COLOUR = (0.55, 0.55, 0.55)
-AGENT_COLOUR = (1.0, 0.9, 0.1)
-OBJECT_COLOURS = ((0.9, 0.2, 0.2), (0.2, 0.45, 1.0), (0.85, 0.3, 0.9), (0.2, 0.85, 0.85))
-OBJECT_NAMES: tuple[str, ...] = ("red", "blue", "magenta", "cyan")
-# goal corners and object lanes never meet, so the goal stays visible and the task judge can find it
-_GOAL_CORNERS = ((1, 1), (25, 1), (1, 25), (25, 25))
-_BLUE_COLUMNS = (7, 8, 9, 10, 20, 21)
-_EXTRA_ROWS = (21, 7)
-# the stochastic world's distractor: the blue object walks at random, between the goal corners and through the bar
-DISTRACTOR, DISTRACTOR_STEP, DISTRACTOR_COLUMNS = 1, 2, (7, 21)
+from simgate_tracking.toy.state import (  # the layout and state live beside the world; importable from here as well
+    ACTIONS,
+    AGENT_COLOUR,
+    AGENT_SIZE,
+    AGENT_STEP,
+    BACKGROUND,
+    BLUE_COLUMNS,
+    DISTRACTOR,
+    DISTRACTOR_COLUMNS,
+    DISTRACTOR_STEP,
+    EXTRA_ROWS,
+    GOAL_COLOUR,
+    GOAL_CORNERS,
+    GOAL_SIZE,
+    MOVES,
+    OBJECT_COLOURS,
+    OBJECT_NAMES,
+    OBJECT_SIZE,
+    OCCLUDER_COLOUR,
+    OCCLUDER_X,
+    WORLD_SIZE,
+    ToyEpisode,
+    ToyState,
+    glide,
+    random_step,
+    take_seed,
+)
 
-
-def take_seed(seed: int, take: int) -> int:
-    """The seed of take ``take`` of the episode whose reset seed is ``seed``: numpy's child stream ``take`` of it.
-
-    The rule is ``np.random.SeedSequence(seed).spawn(take + 1)[take]`` (that is ``SeedSequence(seed,
-    spawn_key=(take,))``), read as one 32-bit word. Children of a seed are independent streams and none is the
-    stream the reset itself draws from, so every take index brings randomness of its own: with a probe set of R
-    takes, takes ``r >= R`` are held-out takes that no probe take used.
-
-    Args:
-        seed: The episode's reset seed, an int >= 0 (``probe.seeds[i]``).
-        take: The take index, an int >= 0.
-
-    Raises:
-        ValueError: If ``seed`` or ``take`` is not an int >= 0.
-
-    Example:
-        >>> take_seed(7, 2) == int(np.random.SeedSequence(7).spawn(3)[2].generate_state(1)[0])
-        True
-        >>> len({take_seed(7, r) for r in range(100)})  # a hundred takes, a hundred streams
-        100
-    """
-    for name, value in (("seed", seed), ("take", take)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise ValueError(f"Expected argument `{name}` to be an int >= 0 but got {value!r}")
-    child = np.random.SeedSequence(int(seed), spawn_key=(int(take),))
-    return int(child.generate_state(1, np.uint32)[0])
-
-
-@dataclass(frozen=True)
-class ToyState:
-    """The full state of the toy world, in logical (32 x 32) coordinates.
-
-    Attributes:
-        agent: Top-left (x, y) of the agent.
-        objects: (x, y, vx, vy) of every object, in identity order.
-        goal: Top-left (x, y) of the goal region.
-        noise: In a stochastic world, the seed of the distractor's next random step (each step draws the next);
-            ``None`` in the deterministic world. Not shown in the repr.
-
-    Example:
-        >>> ToyWorld().reset(seed=0)
-        ToyState(agent=(27, 15), objects=((18, 14, -2, 0), (8, 1, 0, -1)), goal=(25, 25))
-    """
-
-    agent: tuple[int, int]
-    objects: tuple[tuple[int, int, int, int], ...]
-    goal: tuple[int, int]
-    noise: int | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class ToyEpisode:
-    """One rendered episode: numpy arrays, frames float32 in [0, 1].
-
-    Attributes:
-        context: (T0, 3, H, W) frames before the first action; the agent stays, the objects move.
-        future: (T, 3, H, W) frames after each action.
-        masks: (T, 1 + num_objects, H, W) bool, the visible pixels of the agent (slot 0) and of each object.
-        visible: (T, 1 + num_objects) bool, whether any pixel of the entity shows.
-        outcome: Whether the agent overlaps the goal region in the last frame.
-
-    Example:
-        >>> episode = ToyWorld().episode(seed=0, actions=[2, 2, 2, 2, 2])  # down, onto the goal below
-        >>> episode.future.shape, episode.visible.shape, episode.outcome
-        ((5, 3, 32, 32), (5, 3), True)
-    """
-
-    context: np.ndarray
-    future: np.ndarray
-    masks: np.ndarray
-    visible: np.ndarray
-    outcome: bool
-
-
-def _bounce(position: int, velocity: int, high: int, low: int = 0) -> tuple[int, int]:
-    moved = position + velocity
-    if moved < low:
-        return 2 * low - moved, -velocity
-    if moved > high:
-        return 2 * high - moved, -velocity
-    return moved, velocity
-
-
-def _glide(entity: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    """One step of an object at its own velocity, bouncing off the walls."""
-    x, y, vx, vy = entity
-    high = WORLD_SIZE - OBJECT_SIZE
-    x, vx = _bounce(x, vx, high)
-    y, vy = _bounce(y, vy, high)
-    return x, y, vx, vy
-
-
-def _random_step(entity: tuple[int, int, int, int], move: int) -> tuple[int, int, int, int]:
-    """The distractor's step: ``move`` (an index into the agent's moves) of 2 cells, reflected at its band's edges."""
-    dx, dy = _MOVES[move]
-    x, vx = _bounce(entity[0], DISTRACTOR_STEP * dx, DISTRACTOR_COLUMNS[1], DISTRACTOR_COLUMNS[0])
-    y, vy = _bounce(entity[1], DISTRACTOR_STEP * dy, WORLD_SIZE - OBJECT_SIZE)
-    return x, y, vx, vy
+__all__ = [
+    "ACTIONS",
+    "AGENT_COLOUR",
+    "AGENT_SIZE",
+    "AGENT_STEP",
+    "BACKGROUND",
+    "DISTRACTOR",
+    "DISTRACTOR_COLUMNS",
+    "DISTRACTOR_STEP",
+    "GOAL_COLOUR",
+    "GOAL_SIZE",
+    "OBJECT_COLOURS",
+    "OBJECT_NAMES",
+    "OBJECT_SIZE",
+    "OCCLUDER_COLOUR",
+    "OCCLUDER_X",
+    "WORLD_SIZE",
+    "ToyEpisode",
+    "ToyState",
+    "ToyWorld",
+    "take_seed",
+]
 
 
 class ToyWorld:
@@ -200,13 +133,13 @@ class ToyWorld:
     def reset(self, seed: int) -> ToyState:
         """The initial state of the episode with this seed; a stochastic world's also carries the reset's noise."""
         rng = np.random.default_rng(int(seed))
-        goal = _GOAL_CORNERS[int(rng.integers(len(_GOAL_CORNERS)))]
+        goal = GOAL_CORNERS[int(rng.integers(len(GOAL_CORNERS)))]
         high = WORLD_SIZE - OBJECT_SIZE
         objects = [
             (int(rng.integers(0, high + 1)), int(rng.integers(11, 18)), int(rng.choice([-2, 2])), 0),
-            (int(rng.choice(_BLUE_COLUMNS)), int(rng.integers(0, high + 1)), 0, int(rng.choice([-1, 1]))),
+            (int(rng.choice(BLUE_COLUMNS)), int(rng.integers(0, high + 1)), 0, int(rng.choice([-1, 1]))),
         ]
-        objects += [(int(rng.integers(0, high + 1)), row, int(rng.choice([-1, 1])), 0) for row in _EXTRA_ROWS]
+        objects += [(int(rng.integers(0, high + 1)), row, int(rng.choice([-1, 1])), 0) for row in EXTRA_ROWS]
         while True:  # rejection: the agent never starts on the goal, so every success is earned by the actions
             agent = (
                 int(rng.integers(0, WORLD_SIZE - AGENT_SIZE + 1)),
@@ -229,7 +162,7 @@ class ToyWorld:
 
     def move_agent(self, agent: tuple[int, int], action: int) -> tuple[int, int]:
         """Where one action takes the agent; the walls stop it."""
-        dx, dy = _MOVES[int(action)]
+        dx, dy = MOVES[int(action)]
         high = WORLD_SIZE - AGENT_SIZE
         return min(max(agent[0] + AGENT_STEP * dx, 0), high), min(max(agent[1] + AGENT_STEP * dy, 0), high)
 
@@ -244,7 +177,7 @@ class ToyWorld:
         """
         if not 0 <= int(action) < len(ACTIONS):
             raise ValueError(f"Expected `action` to be an index into {ACTIONS} (0 to 4) but got {action!r}")
-        objects = [_glide(entity) for entity in state.objects]
+        objects = [glide(entity) for entity in state.objects]
         noise = state.noise
         if self.stochastic:
             if noise is None:
@@ -253,7 +186,7 @@ class ToyWorld:
                     "world's own reset gives it, but got noise=None"
                 )
             rng = np.random.default_rng(noise)
-            objects[DISTRACTOR] = _random_step(state.objects[DISTRACTOR], int(rng.integers(len(_MOVES))))
+            objects[DISTRACTOR] = random_step(state.objects[DISTRACTOR], int(rng.integers(len(MOVES))))
             noise = int(rng.integers(2**32))
         return replace(state, agent=self.move_agent(state.agent, action), objects=tuple(objects), noise=noise)
 

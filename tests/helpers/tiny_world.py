@@ -105,5 +105,5 @@ def trainer(tmp_path, callbacks, max_epochs: int = 3, **kwargs) -> pl.Trainer:
 
 
 def oracle_rollout(context: Tensor, actions: Tensor, generator: list[torch.Generator] | None = None) -> Tensor:
-    """Reality itself as a world model: what a `rollout_fn` import string ("tests.helpers.tiny_world:oracle_rollout") names."""
+    """Reality itself as a world model, named by the import string "tests.helpers.tiny_world:oracle_rollout"."""
     return simulate(context, actions, true_weights())

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 import lightning.pytorch as pl
 import pytest
@@ -117,7 +118,9 @@ def test_a_training_run_fills_every_dashboard_on_the_training_step_axis(tmp_path
     assert any("train_loss" in row for row in rows)  # Lightning's own curves share the step axis
     assert [row["trainer/global_step"] for row in rows if "val_mse" in row] == steps  # the same x as the gate's
     video = run_file(tmp_path).parent / "files" / checks[-1]["simgate/rollouts"]["path"]
-    assert video.is_file() and checks[-1]["simgate/rollouts"]["caption"].startswith(f"step {global_steps[-1]}: PASS")
+    # the model passes on its point scores; with few probe episodes its intervals may still hold a threshold
+    caption = checks[-1]["simgate/rollouts"]["caption"]
+    assert video.is_file() and re.match(rf"step {global_steps[-1]}: (PASS|INCONCLUSIVE), weakest ", caption)
 
     events = _tensorboard(tensorboard.log_dir)
     assert [e.step for e in events.Scalars("val_mse")] == steps
@@ -126,7 +129,10 @@ def test_a_training_run_fills_every_dashboard_on_the_training_step_axis(tmp_path
     gifs = events.Images("simgate/rollouts")
     assert [Image.open(io.BytesIO(e.encoded_image_string)).n_frames for e in gifs] == [T, T]
     assert "custom_scalars__config__" in events.Tags()["tensors"]
-    (alert,) = events.Tensors("simgate/alerts/text_summary")  # the first check failed: an alert at its step
+    # the first check failed: an alert at its step; a later check alerts only if its verdict is inconclusive
+    alert, *later = events.Tensors("simgate/alerts/text_summary")
+    inconclusive = [s for s, r in zip(steps[1:], gate.history[1:], strict=True) if r.verdict == "inconclusive"]
+    assert [e.step for e in later] == inconclusive
     weakest = gate.history[0].weakest_axis
     assert alert.step == steps[0]
     assert f"simulator gate failed at step {global_steps[0]}: {weakest} = " in alert.tensor_proto.string_val[0].decode()

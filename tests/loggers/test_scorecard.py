@@ -60,3 +60,29 @@ def test_episode_table_has_a_row_per_episode_in_probe_order(failing):
     assert [row[0] for row in rows] == failing.episode_scores["episode_index"] == [0, 1, 2, 3]
     for i, axis in enumerate(columns[1:], start=1):
         assert [row[i] for row in rows] == pytest.approx(failing.episode_scores[axis])
+
+
+def test_bar_chart_draws_each_interval_as_an_error_bar_and_an_inconclusive_axis_amber(failing):
+    from dataclasses import replace
+
+    from simgate_tracking import SimulatorGate
+    from simgate_tracking.plotting import INCONCLUSIVE_COLOUR
+
+    scores = dict.fromkeys(AXES, 0.9) | {"object_persistence": 0.66, "task_validity": 0.3}
+    intervals = {axis: (score - 0.05, min(1.0, score + 0.05)) for axis, score in scores.items()}
+    intervals["object_persistence"] = (0.55, 0.75)  # holds the 0.65 threshold: inconclusive
+    result = SimulatorGate().evaluate(scores, intervals=intervals)
+    assert result.inconclusive_axes == ("object_persistence",)
+    bars = scorecard_figure(replace(failing, result=result)).axes[0]
+    bar_of = {label.get_text(): patch for label, patch in zip(bars.get_yticklabels(), bars.patches, strict=True)}
+    colours = {axis: to_hex(bar.get_facecolor()) for axis, bar in bar_of.items()}
+    assert colours["object_persistence"] == INCONCLUSIVE_COLOUR
+    assert colours["task_validity"] == FAIL_COLOUR and colours["controllability"] == PASS_COLOUR
+    # one horizontal error segment per axis, from its interval's low end to its high end, at its bar's height
+    (errors,) = [c for c in bars.collections if len(c.get_segments()) == len(AXES) and c.get_linewidth()[0] == 1]
+    spans = {}
+    for segment in errors.get_segments():
+        (x0, y), (x1, _) = segment
+        axis = next(name for name, bar in bar_of.items() if abs(bar.get_y() + bar.get_height() / 2 - y) < 1e-6)
+        spans[axis] = (x0, x1)
+    assert {axis: pytest.approx(span) for axis, span in spans.items()} == intervals

@@ -16,17 +16,11 @@ gym = pytest.importorskip("gymnasium")
 import torch
 
 from simgate_tracking import AXES, evaluate
+from simgate_tracking.planning import GymPlanningEnvironment, PlanningProbe, minigrid_goal_progress
 from simgate_tracking.probes import EnvironmentReplay, build_probe_set
 from simgate_tracking.probes.episodes import ScriptedActions, episode_rng, play_branch, reset_context
 from simgate_tracking.probes.minigrid import go_to_goal, minigrid_actions, minigrid_env_fn, reached_goal
-from simgate_tracking.probes.planning import (
-    GymPlanningEnvironment,
-    PlanningProbe,
-    ToyPlanningEnvironment,
-    minigrid_goal_progress,
-    toy_goal_progress,
-)
-from simgate_tracking.toy import ToyWorld, make_probe_set
+from simgate_tracking.toy import ToyPlanningEnvironment, ToyWorld, make_probe_set, toy_goal_progress
 from simgate_tracking.toy.task import reached_goal as toy_reached_goal
 from simgate_tracking.toy.world import GOAL_SIZE, WORLD_SIZE
 

@@ -3,18 +3,11 @@
 import pytest
 import torch
 
+from simgate_tracking.planning import CrossEntropyPlanner, GymPlanningEnvironment, PlanningProbe, minigrid_goal_progress
 from simgate_tracking.probes import EnvironmentReplay
 from simgate_tracking.probes.minigrid import minigrid_actions, minigrid_env_fn
-from simgate_tracking.probes.planning import (
-    CrossEntropyPlanner,
-    GymPlanningEnvironment,
-    PlanningProbe,
-    ToyPlanningEnvironment,
-    minigrid_goal_progress,
-    toy_goal_progress,
-)
 from simgate_tracking.rollout import RolloutError
-from simgate_tracking.toy import ToyWorld
+from simgate_tracking.toy import ToyPlanningEnvironment, ToyWorld, toy_goal_progress
 
 SEEDS = [0, 1, 2]
 

@@ -21,12 +21,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from simgate_tracking import SimulatorGate
 from simgate_tracking.callbacks import SimulatorGateCallback
 from simgate_tracking.cli import main
-from simgate_tracking.probes.planning import PlanningProbe, ToyPlanningEnvironment, toy_goal_progress
-from simgate_tracking.report import GateCheck, PlanningResult
+from simgate_tracking.planning import PlanningProbe, PlanningResult
+from simgate_tracking.report import GateCheck
 from simgate_tracking.toy import ToyWorld, make_probe_set
 from simgate_tracking.toy.data import ToyWorldDataModule
 from simgate_tracking.toy.demo import run_demo
 from simgate_tracking.toy.model import ToyWorldModel
+from simgate_tracking.toy.planning import ToyPlanningEnvironment, toy_goal_progress
 from simgate_tracking.toy.task import reached_goal
 from tests.helpers.tiny_world import trainer
 from tests.helpers.wandb_reader import history_rows, read_finished_run, run_file

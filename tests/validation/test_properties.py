@@ -129,7 +129,8 @@ def test_feeding_episodes_in_chunks_equals_one_update(bundle, parts):
         one, many = compute(whole), compute(streamed)
         assert one.keys() == many.keys()
         for name in one:
-            assert many[name] == pytest.approx(one[name], abs=1e-6, rel=1e-6), (type(whole).__name__, name)
+            # float32 running sums: a different order of additions moves the last digits
+            assert many[name] == pytest.approx(one[name], abs=1e-6, rel=1e-5), (type(whole).__name__, name)
 
 
 @SETTINGS
