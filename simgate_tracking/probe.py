@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -16,17 +15,15 @@ from simgate_tracking.probe_batch import ProbeBatch, make_batch
 from simgate_tracking.probe_file import (
     FORMAT_VERSION,
     compact,
-    hash_bytes,
     pages_dropped_after_reading,
     read_fields,
 )
+from simgate_tracking.probe_identity import FIELDS, FixedFields
 
 __all__ = ["ProbeBatch", "ProbeSet"]
 
-_FIELDS = ("context", "actions", "targets", "masks", "visible", "outcomes", "groups", "seeds")
 
-
-class ProbeSet:
+class ProbeSet(FixedFields):
     """A fixed set of probe episodes, the same at every check so that scores compare across checks and runs.
 
     Per episode: context frames (the reset observation), the reference action sequence plus K >= 1
@@ -94,7 +91,7 @@ class ProbeSet:
         name: str = "probe",
     ) -> None:
         checked = checked_fields(context, actions, targets, masks, visible, outcomes, groups, seeds)
-        for field in _FIELDS:  # inference tensors keep no version counter: those few are copied
+        for field in FIELDS:  # inference tensors keep no version counter: those few are copied
             setattr(self, field, trackable(checked[field]))
         self.name = str(name)
         self._hash: str | None = None
@@ -176,68 +173,6 @@ class ProbeSet:
             f"horizon={self.horizon}, frame={self.frame_shape}, hash={shown})"
         )
 
-    # ---------------------------------------------------------------- identity
-    def _given_tensors(self) -> dict[str, Tensor]:
-        return {name: getattr(self, name) for name in _FIELDS if getattr(self, name) is not None}
-
-    def _tensors(self) -> dict[str, Tensor]:
-        self._check_unchanged()
-        return self._given_tensors()
-
-    def _check_unchanged(self) -> None:
-        """Refuse a probe set whose tensors changed in place since construction: its hash would no longer hold.
-
-        A version counter moves for any in-place write to the storage a tensor views, also outside the probe set's
-        part of a larger buffer; once the hash is known, such a write is told apart by hashing again.
-        """
-        moved = [
-            name for name, (x, version) in self._built.items() if getattr(self, name) is not x or x._version != version
-        ]
-        if not moved:
-            return
-        replaced = [name for name in moved if getattr(self, name) is not self._built[name][0]]
-        if not replaced and self._hash is not None and self._digest() == self._hash:
-            self._built = {field: (x, x._version) for field, x in self._given_tensors().items()}
-            return
-        raise ValueError(
-            f"ProbeSet {self.name!r}: expected `{moved[0]}` unchanged since the probe set was built but it was changed "
-            "in place or replaced; a probe set is fixed so that scores compare across checks: build a new ProbeSet "
-            "from the changed tensors"
-        )
-
-    def __getstate__(self) -> dict[str, Any]:
-        self._check_unchanged()
-        return {key: value for key, value in self.__dict__.items() if key != "_built"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        # a copy in another process (DDP spawn, deepcopy) starts its own version counters: record them afresh
-        self.__dict__.update(state)
-        self._built = {field: (x, x._version) for field, x in self._given_tensors().items()}
-
-    @property
-    def manifest_hash(self) -> str:
-        """SHA-256 over every field's name, dtype, shape and bytes: equal iff the probe episodes are equal.
-
-        Raises:
-            ValueError: If a tensor of the probe set was changed in place after construction.
-        """
-        self._check_unchanged()
-        if self._hash is None:
-            self._hash = self._digest()
-        return self._hash
-
-    def _digest(self) -> str:
-        digest = hashlib.sha256(f"simgate-probe-v{FORMAT_VERSION}".encode())
-        for name, tensor in self._given_tensors().items():
-            digest.update(f"|{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-            hash_bytes(digest, tensor.detach())
-        return digest.hexdigest()
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ProbeSet) and self.manifest_hash == other.manifest_hash
-
-    __hash__ = None  # type: ignore[assignment]
-
     # --------------------------------------------------------------- storage
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the probe set to ``path`` as tensors only (readable with ``torch.load(weights_only=True)``).
@@ -278,7 +213,7 @@ class ProbeSet:
                 :meth:`save` never writes, holds an invalid field, or fails its hash check; or if ``mmap`` or
                 ``verify`` is not a bool.
         """
-        where, fields, name, stored_hash = read_fields(path, _FIELDS, mmap, verify)
+        where, fields, name, stored_hash = read_fields(path, FIELDS, mmap, verify)
         with pages_dropped_after_reading([x for x in fields.values() if isinstance(x, Tensor)] if mmap else []):
             try:
                 probe = cls(**fields, name=name)
@@ -334,7 +269,7 @@ class ProbeSet:
 
     def _batch(self, index: Tensor, device: torch.device | str | None) -> ProbeBatch:
         self._check_unchanged()
-        return make_batch({name: getattr(self, name) for name in _FIELDS}, index, device)
+        return make_batch({name: getattr(self, name) for name in FIELDS}, index, device)
 
     def num_batches(self, batch_size: int, num_episodes: int | None = None) -> int:
         """How many batches :meth:`batches` yields for ``num_episodes`` episodes (default: all)."""

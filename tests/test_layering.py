@@ -28,13 +28,13 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_utils",),
-    ("functional",),
-    ("_probe_checks", "probe_file", "probe_batch", "probe", "probe_writer"),
+    ("functional", "value_range"),
+    ("_probe_checks", "probe_file", "probe_identity", "probe_batch", "probe", "probe_writer"),
     ("gate", "confidence", "bootstrap"),
     ("alerts", "report", "plotting", "planning.result"),
     ("metrics",),
     # "": the package itself, whose __init__ re-exports evaluate
-    ("value_range", "world_model", "task_judge", "sharding", "rollout", "evaluate", ""),
+    ("world_model", "task_judge", "sharding", "rollout", "evaluate", ""),
     ("loggers",),
     ("callbacks",),
     ("probes", "models"),

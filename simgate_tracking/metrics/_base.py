@@ -9,6 +9,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from simgate_tracking.plotting import require_matplotlib
+from simgate_tracking.value_range import UNIT_RANGE, ValueRangeLike, check_value_range, rescaled
 
 PlotValue = Tensor | Sequence[Tensor] | dict[str, Tensor] | Sequence[dict[str, Tensor]] | None
 
@@ -20,7 +21,24 @@ class SimgateMetric(Metric):
       1 for an axis in [0, 1]); a missing matplotlib raises naming this package's extra.
     - ``merge_state`` forgets a value cached by an earlier ``compute()``, as ``update`` does (torchmetrics' keeps it,
       and ``compute()`` would return the value from before the merge).
+
+    Every metric takes ``value_range``: the range of the float frames given to ``update`` (rollouts and real frames
+    alike), for example ``(-1, 1)`` for a tanh output or ``(0, 255)``; they are rescaled to [0, 1] before scoring.
+    uint8 frames are read as 0..255 whatever it says.
     """
+
+    def __init__(self, value_range: ValueRangeLike = UNIT_RANGE, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.value_range = check_value_range(value_range)
+
+    def in_unit_range(self, *frames: Any) -> tuple[Any, ...]:
+        """``frames`` rescaled from ``value_range`` to [0, 1]; None and non-float tensors pass, pairs element-wise."""
+        return tuple(self._unit(x) for x in frames)
+
+    def _unit(self, x: Any) -> Any:
+        if isinstance(x, tuple):
+            return tuple(self._unit(part) for part in x)
+        return rescaled(x, self.value_range) if isinstance(x, Tensor) else x
 
     def plot(self, val: PlotValue = None, ax: Any = None) -> tuple[Any, Any]:
         """Plot one value, or a sequence of values (one per check) as a curve; default the value of ``compute()``.

@@ -91,6 +91,7 @@ class EpisodeMeanMetric(SimgateMetric):
 
     def _update_frames(self, preds: Tensor, target: Tensor, one_take_update: Any, takes_update: Any) -> None:
         """Score a batch with ``one_take_update`` or, where ``target`` holds real takes, with ``takes_update``."""
+        preds, target = self.in_unit_range(preds, target)
         target = one_take(preds, target)
         self._check_takes(target.shape[1] if has_takes(preds, target) else 1)
         if has_takes(preds, target):

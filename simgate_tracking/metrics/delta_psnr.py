@@ -39,6 +39,7 @@ class DeltaPSNR(SimgateMetric):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add a batch of episodes, (B, K+1, T, C, H, W) each."""
+        preds, target = self.in_unit_range(preds, target)
         self._accumulate(_delta_psnr_update(preds, target))
 
     def add_deltas(self, delta: Tensor) -> None:

@@ -68,6 +68,7 @@ class ObjectPersistence(EpisodeMeanMetric):
 
     def update(self, preds: Tensor, target: Tensor, masks: Tensor, visible: Tensor | None = None) -> None:
         """Add a batch of episodes with their object masks and visibility."""
+        preds, target = self.in_unit_range(preds, target)
         target, masks, visible = one_take(preds, target), one_take(preds, masks), one_take(preds, visible, rank=4)
         self._check_takes(target.shape[1] if has_takes(preds, target) else 1)
         if has_takes(preds, target):

@@ -37,6 +37,7 @@ class ResetReproducibility(EpisodeMeanMetric):
 
     def update(self, first: Tensor, second: Tensor, target: Tensor) -> None:
         """Add a batch of episodes: two passes and the real futures, each (B, T, C, H, W)."""
+        first, second, target = self.in_unit_range(first, second, target)
         target = one_take(first, target)
         update = _reset_takes_update if has_takes(first, target) else _reset_reproducibility_update
         self._accumulate(*update(first, second, target))

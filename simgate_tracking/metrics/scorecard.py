@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
-from simgate_tracking._utils import rank_zero_warn
-from simgate_tracking.bootstrap import EpisodeStatistic
-from simgate_tracking.functional._checks import NothingToScoreError
 from simgate_tracking.functional.task_validity import TaskMode
-from simgate_tracking.gate import DEFAULT_THRESHOLD
-from simgate_tracking.metrics._base import PlotValue, count_update
-from simgate_tracking.metrics._composite import CHILD_OPTIONS, CompositeMetric, compute_child
+from simgate_tracking.metrics._base import count_update
+from simgate_tracking.metrics._composite import CHILD_OPTIONS, compute_child
 from simgate_tracking.metrics._episode_mean import EpisodeMeanMetric
-from simgate_tracking.metrics._episode_tables import episode_score_table, episode_statistics_table, task_rows_index
+from simgate_tracking.metrics._episode_tables import task_rows_index
 from simgate_tracking.metrics._fused_update import split_branches, update_frame_axes, update_reset_axis
-from simgate_tracking.metrics._plot import plot_scorecard
+from simgate_tracking.metrics._scorecard_results import ScorecardResults, measure
 from simgate_tracking.metrics.controllability import Controllability
 from simgate_tracking.metrics.delta_psnr import DeltaPSNR
 from simgate_tracking.metrics.object_persistence import ObjectPersistence
@@ -31,7 +25,7 @@ from simgate_tracking.metrics.visual_fidelity import VisualFidelity
 GATED = ("controllability", "temporal_consistency", "object_persistence", "reset_reproducibility", "task_validity")
 
 
-class SimulatorScorecard(CompositeMetric):
+class SimulatorScorecard(ScorecardResults):
     """The five simulator axes plus frame quality and delta-PSNR, from one bundle of rollouts.
 
     ``update(preds, target, second=None, masks=None, visible=None, task_pred=None, task_real=None, groups=None,
@@ -116,7 +110,8 @@ class SimulatorScorecard(CompositeMetric):
             **kwargs,
         )
         self.cpu_kernel = cpu_kernel
-        options = {**kwargs, **CHILD_OPTIONS}
+        # the scorecard brings frames to [0, 1] once, before its axes see them
+        options = {**{k: v for k, v in kwargs.items() if k != "value_range"}, **CHILD_OPTIONS}
         self.controllability = Controllability(episode_scores=episode_scores, num_takes=num_takes, **options)
         self.temporal_consistency = TemporalConsistency(episode_scores=episode_scores, num_takes=num_takes, **options)
         self.object_persistence = ObjectPersistence(episode_scores=episode_scores, num_takes=num_takes, **options)
@@ -161,6 +156,7 @@ class SimulatorScorecard(CompositeMetric):
         """Add one bundle of rollouts; see the class docstring for shapes."""
         if (task_pred is None) != (task_real is None):
             raise ValueError("Expected `task_pred` and `task_real` together but got only one of them")
+        preds, target, second = self.in_unit_range(preds, target, second)
         reference = split_branches(preds)[0]
         update_frame_axes(self, preds, target, second, masks, visible, self.cpu_kernel)
         index = torch.arange(len(reference), device=reference.device) if episode_index is None else episode_index
@@ -195,6 +191,7 @@ class SimulatorScorecard(CompositeMetric):
             target: Real reference futures, same shape.
             episode_index: (B,) the episodes' indices, so per-episode scores line up with :meth:`update`'s.
         """
+        first, second, target = self.in_unit_range(first, second, target)
         update_reset_axis(self.reset_reproducibility, first, second, target, self.cpu_kernel)
         if self.keeps_episode_scores:
             index = torch.arange(first.shape[0], device=first.device) if episode_index is None else episode_index
@@ -216,94 +213,10 @@ class SimulatorScorecard(CompositeMetric):
         scores: dict[str, Tensor] = {}
         for name, metric in {**self.frame_axes(), "task_validity": self.task_validity}.items():
             if self.was_measured(name):
-                _measure(scores, name, metric)
+                measure(scores, name, metric)
         if "task_validity" in scores and self.task_validity.mode == "decision":
             scores["decision_no_regret"] = self.task_validity.no_regret()
         self._warn_nonfinite(scores)
         scores.update(compute_child(self.visual_fidelity))
         scores["delta_psnr"] = compute_child(self.delta_psnr)
         return scores
-
-    def real_baseline(self) -> dict[str, Tensor]:
-        """Reality's own score on every measured simulator axis, each real take held out (1 with one take).
-
-        Each take is scored against the other takes as the model is; with one take per episode reality is its own
-        reference and scores 1 on every axis.
-        """
-        axes: dict[str, EpisodeMeanMetric | TaskValidity] = {**self.frame_axes(), "task_validity": self.task_validity}
-        with self.sync_context(self.dist_sync_fn, should_sync=self.sync_on_compute, should_unsync=self.sync_on_compute):
-            measured = [name for name, axis in axes.items() if self.was_measured(name) and int(axis.total)]
-            return {name: axes[name].real_baseline() for name in measured}
-
-    def _warn_nonfinite(self, scores: dict[str, Tensor]) -> None:
-        """One warning for every axis that scored NaN or Inf model output as 0 (counts synced by the axes)."""
-        axes = {**self.frame_axes(), "task_validity": self.task_validity}
-        hit = {name: axes[name].nonfinite_seen for name in axes if name in scores and axes[name].nonfinite_seen}
-        if hit:
-            counts = ", ".join(f"{name} ({count})" for name, count in hit.items())
-            rank_zero_warn(
-                "The world model produced NaN or Inf output; those episodes score 0 (task outcomes count as wrong) "
-                f"on: {counts}. Check its rollouts."
-            )
-
-    def episode_scores(self) -> dict[str, Tensor]:
-        """Per-episode scores of every measured frame axis, sorted by ``episode_index`` (NaN: nothing to score).
-
-        Raises:
-            RuntimeError: If the scorecard was built without ``episode_scores=True``.
-        """
-        return episode_score_table(self)
-
-    def episode_statistics(self) -> dict[str, Tensor]:
-        """What every measured axis sums per episode, sorted by ``episode_index``: the input of its interval.
-
-        Frame axes: (n,) scores with one take, (n, 1 + R) with R real takes (see
-        :meth:`~simgate_tracking.metrics._episode_mean.EpisodeMeanMetric.episode_statistics`); ``task_validity``:
-        each episode's contribution rows (n, k), its judged rows (one per branch with per-branch outcomes) summed,
-        whose score :meth:`interval_statistics` gives. Gathered across processes in episode order, so an interval
-        taken from them equals the single-process one.
-
-        Raises:
-            RuntimeError: If the scorecard was built without ``episode_scores=True``.
-        """
-        return episode_statistics_table(self)
-
-    def interval_statistics(self) -> dict[str, EpisodeStatistic]:
-        """Axes with their own statistic of summed episode rows (``task_validity``), for ``gate_intervals``."""
-        return {"task_validity": self.task_validity.interval_statistic()}
-
-    def plot(
-        self,
-        val: PlotValue = None,
-        ax: Any = None,
-        threshold: float | Mapping[str, float] = DEFAULT_THRESHOLD,
-    ) -> tuple[Any, Any]:
-        """Plot the scorecard picture of one value, or every gated axis over a sequence of values.
-
-        One value (default :meth:`compute`, with reality's baseline) is drawn as the dashboards draw a check; a
-        sequence of values (one per check) as a line per gated axis over the checks (see
-        :func:`~simgate_tracking.metrics._plot.plot_scorecard`).
-
-        Args:
-            val: One value or a sequence of values; default :meth:`compute`.
-            ax: A matplotlib ``Axes`` to draw the bars or the lines in; default a new figure.
-            threshold: The gate's threshold, one for every axis or per axis, as
-                :class:`~simgate_tracking.SimulatorGate` takes it.
-
-        Returns:
-            The figure and the ``Axes`` drawn in.
-
-        Raises:
-            ModuleNotFoundError: If matplotlib is not installed (the ``media`` extra).
-        """
-        if val is None:
-            return plot_scorecard(self.compute(), ax, threshold, real_baseline=self.real_baseline())
-        return plot_scorecard(val, ax, threshold)
-
-
-def _measure(scores: dict[str, Tensor], name: str, metric: Metric) -> None:
-    """Add ``name``'s score; an axis with nothing to score (no visible object, one policy) is left out, warned."""
-    try:
-        scores[name] = compute_child(metric)
-    except NothingToScoreError as err:
-        rank_zero_warn(f"{name} is left out of the scorecard, it had nothing to score: {err}")

@@ -12,7 +12,9 @@ from simgate_tracking.functional._ssim import WORKSPACE_MAPS, blur_matrix, fitte
 from simgate_tracking.metrics._base import SimgateMetric
 
 MAX_PSNR = 100.0
-SSIM_CHUNK_BYTES = 2**18  # frame bytes per SSIM call; see VisualFidelity.update
+SSIM_CHUNK_BYTES = 2**18  # frame bytes per SSIM call on CPU, its scratch in cache; see VisualFidelity.update
+# elsewhere (a GPU) few large calls: every call is a few dozen kernel launches, its scratch 10x these bytes
+SSIM_DEVICE_CHUNK_BYTES = 2**24
 
 
 class VisualFidelity(SimgateMetric):
@@ -58,6 +60,7 @@ class VisualFidelity(SimgateMetric):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add frames, (..., C, H, W) each."""
+        preds, target = self.in_unit_range(preds, target)
         if preds.ndim < 4:
             check_rank(preds, 4, "preds", "(..., C, H, W)")
         check_same_shape(preds, target, "preds", "target")
@@ -66,9 +69,10 @@ class VisualFidelity(SimgateMetric):
         height, width = p.shape[-2:]
         sigma = fitted_sigma(height, width, self.kernel_size)
         blur = (blur_matrix(height, sigma, p.dtype, p.device), blur_matrix(width, sigma, p.dtype, p.device))
-        # a few frames at a time keep SSIM's scratch memory (10x its frames) to a few MiB, in cache, and allocated
-        # once: fresh pages for every chunk cost more than the arithmetic on CPU
-        step = max(1, SSIM_CHUNK_BYTES // max(1, p[0].numel() * p.element_size()))
+        # on CPU a few frames at a time keep SSIM's scratch memory (10x its frames) to a few MiB, in cache, and
+        # allocated once: fresh pages for every chunk cost more than the arithmetic; a GPU wants few launches
+        budget = SSIM_CHUNK_BYTES if p.device.type == "cpu" else SSIM_DEVICE_CHUNK_BYTES
+        step = max(1, budget // max(1, p[0].numel() * p.element_size()))
         workspace = p.new_empty(WORKSPACE_MAPS * min(step, p.shape[0]) * p[0].numel())
         for start in range(0, p.shape[0], step):
             # frames live in [0, 1]: out-of-range or non-finite model output is clipped to it, so PSNR stays finite

@@ -5,24 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from simgate_tracking._utils import check_int
 from simgate_tracking.planning.box_environment import BoxPlanningEnvironment
 from simgate_tracking.planning.continuous import GaussianPlanner
 from simgate_tracking.planning.probe import Context, Imagine, PlanningProbe
 from simgate_tracking.rollout import RolloutFn, TaskFn, rollout_branch
 
 __all__ = ["ContinuousPlanningProbe"]
-
-
-def _check_seeds(seeds: Any) -> list[int]:
-    values = [] if isinstance(seeds, (int, str, bytes)) else list(seeds)
-    if not values or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in values):
-        raise ValueError(f"Expected argument `seeds` to be a non-empty sequence of non-negative ints but got {seeds!r}")
-    return [int(s) for s in values]
 
 
 class ContinuousPlanningProbe(PlanningProbe):
@@ -108,23 +99,11 @@ class ContinuousPlanningProbe(PlanningProbe):
                 "Expected argument `environment` to be a BoxPlanningEnvironment (action_low, action_high, reset, "
                 f"step, succeeded, save, restore) but got {type(environment).__name__}"
             )
-        if not callable(task_fn):
-            raise ValueError(f"Expected argument `task_fn` to be callable but got {task_fn!r}")
-        if context not in ("observed", "reset"):
-            raise ValueError(f"Expected argument `context` to be 'observed' or 'reset' but got {context!r}")
-        self.environment, self.task_fn, self.context = environment, task_fn, context
-        self.seeds = _check_seeds(seeds)
-        self.max_steps = check_int(max_steps, "max_steps", 1)
         low, high = torch.as_tensor(environment.action_low), torch.as_tensor(environment.action_high)
-        self.planner = GaussianPlanner(low, high, horizon, candidates, iterations, elites)
-        self.replan_every = check_int(replan_every, "replan_every", 1)
-        if self.replan_every > self.planner.horizon:
-            raise ValueError(
-                f"Expected argument `replan_every` to be at most `horizon`={horizon} but got {replan_every}"
-            )
-        self.num_sample_episodes = check_int(num_sample_episodes, "num_sample_episodes", 0)
-        self.seed = check_int(seed, "seed", 0)
-        self._baseline = None
+        planner = GaussianPlanner(low, high, horizon, candidates, iterations, elites)
+        self._configure(
+            environment, task_fn, seeds, max_steps, planner, replan_every, context, num_sample_episodes, seed
+        )
 
     def _action(self, entry: Tensor) -> Any:
         """What the real environment plays for one entry of a plan: the (A,) action vector."""

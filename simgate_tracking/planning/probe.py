@@ -126,6 +126,24 @@ class PlanningProbe:
                 "Expected argument `environment` to be a PlanningEnvironment (num_actions, reset, step, succeeded, "
                 f"save, restore) but got {type(environment).__name__}"
             )
+        planner = CrossEntropyPlanner(environment.num_actions, horizon, candidates, iterations)
+        self._configure(
+            environment, task_fn, seeds, max_steps, planner, replan_every, context, num_sample_episodes, seed
+        )
+
+    def _configure(  # noqa: PLR0913
+        self,
+        environment: Any,
+        task_fn: TaskFn,
+        seeds: Sequence[int],
+        max_steps: int,
+        planner: Any,
+        replan_every: int,
+        context: Context,
+        num_sample_episodes: int,
+        seed: int,
+    ) -> None:
+        """Check and keep the arguments every planning probe shares, whatever its planner and action space."""
         if not callable(task_fn):
             raise ValueError(f"Expected argument `task_fn` to be callable but got {task_fn!r}")
         if context not in ("observed", "reset"):
@@ -133,11 +151,11 @@ class PlanningProbe:
         self.environment, self.task_fn, self.context = environment, task_fn, context
         self.seeds = check_seeds(seeds)
         self.max_steps = check_int(max_steps, "max_steps", 1)
-        self.planner = CrossEntropyPlanner(environment.num_actions, horizon, candidates, iterations)
+        self.planner = planner
         self.replan_every = check_int(replan_every, "replan_every", 1)
         if self.replan_every > self.planner.horizon:
             raise ValueError(
-                f"Expected argument `replan_every` to be at most `horizon`={horizon} but got {replan_every}"
+                f"Expected argument `replan_every` to be at most `horizon`={planner.horizon} but got {replan_every}"
             )
         self.num_sample_episodes = check_int(num_sample_episodes, "num_sample_episodes", 0)
         self.seed = check_int(seed, "seed", 0)

@@ -43,7 +43,7 @@ CHUNKS = torch.arange(EPISODES).split(2)
 CASES = {
     "controllability": (Controllability, lambda i: ((FRAMES[i], SCENE.targets[i]), {})),
     "controllability_takes": (
-        lambda: Controllability(num_takes=TAKES),
+        lambda **kw: Controllability(num_takes=TAKES, **kw),
         lambda i: ((FRAMES[i], REAL_TAKES[i]), {}),
     ),
     "temporal_consistency": (TemporalConsistency, lambda i: ((FRAMES[i, 0], SCENE.targets[i, 0]), {})),
@@ -57,13 +57,13 @@ CASES = {
     ),
     "task_validity": (TaskValidity, lambda i: ((MODEL.success[i], SCENE.success[i]), {})),
     "task_validity_ranking": (
-        lambda: TaskValidity(mode="ranking", num_groups=4),
+        lambda **kw: TaskValidity(mode="ranking", num_groups=4, **kw),
         lambda i: ((MODEL.returns[i], SCENE.returns[i], SCENE.groups[i]), {}),
     ),
     "visual_fidelity": (VisualFidelity, lambda i: ((FRAMES[i], SCENE.targets[i]), {})),
     "delta_psnr": (DeltaPSNR, lambda i: ((FRAMES[i], SCENE.targets[i]), {})),
     "scorecard": (
-        lambda: SimulatorScorecard(task_mode="ranking", num_groups=4, episode_scores=True),
+        lambda **kw: SimulatorScorecard(task_mode="ranking", num_groups=4, episode_scores=True, **kw),
         lambda i: (
             (FRAMES[i], SCENE.targets[i]),
             dict(
@@ -226,6 +226,36 @@ def test_frames_in_other_dtypes_score_as_float32_frames(name, dtype):
         a, b = (expected, got) if key is None else (expected[key], got[key])
         scale = 1.0 if key not in ("psnr", "delta_psnr") else 30.0  # dB
         assert torch.allclose(a.double(), b.double(), atol=tolerance * scale, equal_nan=True), (name, key, a, b)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("value_range", [(-1.0, 1.0), (0.0, 255.0)])
+def test_a_declared_value_range_scores_as_unit_frames(name, value_range):
+    low, high = value_range
+    make, arguments = CASES[name]
+    metric = make(value_range=value_range)
+    for part in CHUNKS:
+        args, kwargs = arguments(part)
+        # every float frame (rollouts and real frames) in the declared range; outcomes and masks as they are
+        frames = set() if name.startswith("task_validity") else {"preds", "target", "first", "second"}
+        names = (
+            ["preds", "target", "masks", "visible"]
+            if name != "reset_reproducibility"
+            else ["first", "second", "target"]
+        )
+        args = [
+            low + (high - low) * x if n in frames and x.is_floating_point() else x
+            for n, x in zip(names, args, strict=False)
+        ]
+        if "second" in kwargs:
+            kwargs = {**kwargs, "second": low + (high - low) * kwargs["second"]}
+        metric.update(*args, **kwargs)
+    assert_same(value(metric), whole(name), name)
+
+
+def test_a_bad_value_range_is_refused_naming_the_argument():
+    with pytest.raises(ValueError, match="value_range"):
+        Controllability(value_range=(1.0, -1.0))
 
 
 @pytest.mark.parametrize("name", NAMES)
