@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from simgate_tracking.planning.environments import EpisodeControl
 from simgate_tracking.probes.actions import BoxActions, action_encoder_for
 from simgate_tracking.probes.episodes import Policy, reset_context
 from simgate_tracking.probes.frames import check_size, resize_frame
@@ -23,7 +24,7 @@ __all__ = ["BoxPlanningEnvironment", "GymBoxPlanningEnvironment"]
 
 
 @runtime_checkable
-class BoxPlanningEnvironment(Protocol):
+class BoxPlanningEnvironment(EpisodeControl, Protocol):
     """A real environment with continuous actions for closed-loop planning.
 
     Frames are (C, H, W) float in [0, 1]. Actions are (A,) float vectors within ``[action_low, action_high]``; the
@@ -38,20 +39,8 @@ class BoxPlanningEnvironment(Protocol):
     def action_high(self) -> Tensor:
         """(A,) upper bounds of an action."""
 
-    def reset(self, seed: int) -> Tensor:
-        """Start the episode with this seed; return its context frames, (T0, C, H, W)."""
-
     def step(self, action: Any) -> Tensor:
         """Play one (A,) action; return the frame after it, (C, H, W)."""
-
-    def succeeded(self) -> bool:
-        """Whether the episode has reached its goal."""
-
-    def save(self) -> Any:
-        """The current state, for :meth:`restore` (any number of times)."""
-
-    def restore(self, state: Any) -> None:
-        """Go back to a state :meth:`save` returned."""
 
 
 def _time_limits(env: Any) -> list[Any]:

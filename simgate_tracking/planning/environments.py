@@ -16,7 +16,24 @@ from simgate_tracking.probes.gymnasium import check_render_mode
 
 
 @runtime_checkable
-class PlanningEnvironment(Protocol):
+class EpisodeControl(Protocol):
+    """What every planning environment does whatever its actions: reset from a seed, judge, save and restore."""
+
+    def reset(self, seed: int) -> Tensor:
+        """Start the episode with this seed; return its context frames, (T0, C, H, W)."""
+
+    def succeeded(self) -> bool:
+        """Whether the episode has reached its goal."""
+
+    def save(self) -> Any:
+        """The current state, for :meth:`restore` (any number of times)."""
+
+    def restore(self, state: Any) -> None:
+        """Go back to a state :meth:`save` returned."""
+
+
+@runtime_checkable
+class PlanningEnvironment(EpisodeControl, Protocol):
     """A real environment for closed-loop planning: reset from a seed, step, save and restore, judge success.
 
     Frames are (C, H, W) float in [0, 1], the frames the world model is fed and judged on. Actions are indices
@@ -27,20 +44,8 @@ class PlanningEnvironment(Protocol):
     def num_actions(self) -> int:
         """How many discrete actions."""
 
-    def reset(self, seed: int) -> Tensor:
-        """Start the episode with this seed; return its context frames, (T0, C, H, W)."""
-
     def step(self, action: int) -> Tensor:
         """Play one action; return the frame after it, (C, H, W)."""
-
-    def succeeded(self) -> bool:
-        """Whether the episode has reached its goal."""
-
-    def save(self) -> Any:
-        """The current state, for :meth:`restore` (any number of times)."""
-
-    def restore(self, state: Any) -> None:
-        """Go back to a state :meth:`save` returned."""
 
 
 class GymPlanningEnvironment:
