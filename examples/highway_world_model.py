@@ -27,11 +27,11 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from simgate_tracking import ProbeSet, evaluate
+from simgate_tracking import evaluate
 from simgate_tracking.callbacks import SimulatorGateCallback
-from simgate_tracking.probes import EnvironmentReplay, build_probe_set
+from simgate_tracking.probes import EnvironmentReplay, TrainingWindows, build_probe_set
 from simgate_tracking.probes.highway import highway_env_fn, highway_objects, no_crash
 from simgate_tracking.toy.model import ToyWorldModel
 
@@ -56,27 +56,7 @@ def no_crash_seen(frames: Tensor) -> Tensor:
     return red.flatten(1).sum(dim=1) < 3
 
 
-class Windows(Dataset):
-    """(context, actions, future) training windows: every branch of episodes played in the real environment."""
-
-    def __init__(self, episodes: ProbeSet) -> None:
-        branches = episodes.num_branches
-        self.context = episodes.context.repeat_interleave(branches, dim=0)  # uint8, scaled on access
-        self.actions = episodes.actions.flatten(0, 1).float()
-        self.future = episodes.targets.flatten(0, 1)
-
-    def __len__(self) -> int:
-        return int(self.actions.shape[0])
-
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return {
-            "context": self.context[index].float() / 255.0,
-            "actions": self.actions[index],
-            "future": self.future[index].float() / 255.0,
-        }
-
-
-def collect(make_env: Any, first_seed: int, num_episodes: int, args: argparse.Namespace) -> Windows:
+def collect(make_env: Any, first_seed: int, num_episodes: int, args: argparse.Namespace) -> TrainingWindows:
     """Windows from ``num_episodes`` resets: the reference branch and 3 random branches each."""
     episodes = build_probe_set(
         make_env,
@@ -88,7 +68,7 @@ def collect(make_env: Any, first_seed: int, num_episodes: int, args: argparse.Na
         size=SIZE,
         name="windows",
     )
-    return Windows(episodes)
+    return TrainingWindows(episodes)
 
 
 def parse_args() -> argparse.Namespace:

@@ -22,12 +22,11 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
-from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from simgate_tracking import ProbeSet, evaluate
+from simgate_tracking import evaluate
 from simgate_tracking.callbacks import SimulatorGateCallback
-from simgate_tracking.probes import EnvironmentReplay, build_probe_set
+from simgate_tracking.probes import EnvironmentReplay, TrainingWindows, build_probe_set
 from simgate_tracking.probes.minigrid import (
     go_to_goal,
     minigrid_actions,
@@ -41,27 +40,7 @@ SIZE = (32, 32)
 PROBE_SEEDS_FROM, TRAIN_SEEDS_FROM, VAL_SEEDS_FROM = 0, 10_000, 20_000  # disjoint resets
 
 
-class Windows(Dataset):
-    """(context, actions, future) training windows: every branch of episodes played in the real environment."""
-
-    def __init__(self, episodes: ProbeSet) -> None:
-        branches = episodes.num_branches
-        self.context = episodes.context.repeat_interleave(branches, dim=0)  # uint8, scaled on access
-        self.actions = episodes.actions.flatten(0, 1).float()
-        self.future = episodes.targets.flatten(0, 1)
-
-    def __len__(self) -> int:
-        return int(self.actions.shape[0])
-
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return {
-            "context": self.context[index].float() / 255.0,
-            "actions": self.actions[index],
-            "future": self.future[index].float() / 255.0,
-        }
-
-
-def collect(make_env, first_seed: int, num_episodes: int, args: argparse.Namespace) -> Windows:
+def collect(make_env, first_seed: int, num_episodes: int, args: argparse.Namespace) -> TrainingWindows:
     """Windows from ``num_episodes`` resets: the expert's branch and ``3`` seeded random branches each."""
     seeds = list(range(first_seed, first_seed + num_episodes))
     episodes = build_probe_set(
@@ -74,7 +53,7 @@ def collect(make_env, first_seed: int, num_episodes: int, args: argparse.Namespa
         action_encoder=minigrid_actions(args.num_actions),
         name="windows",
     )
-    return Windows(episodes)
+    return TrainingWindows(episodes)
 
 
 def parse_args() -> argparse.Namespace:

@@ -29,12 +29,11 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
-from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from simgate_tracking import ProbeSet, evaluate
+from simgate_tracking import evaluate
 from simgate_tracking.callbacks import SimulatorGateCallback
-from simgate_tracking.probes import EnvironmentReplay, build_probe_set
+from simgate_tracking.probes import EnvironmentReplay, TrainingWindows, build_probe_set
 from simgate_tracking.probes.mujoco import mujoco_env_fn, mujoco_objects
 from simgate_tracking.toy.model import ToyWorldModel
 
@@ -59,27 +58,7 @@ def flail(observation: Any, env: Any, rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(-2.0, 2.0, 7).astype(np.float32)
 
 
-class Windows(Dataset):
-    """(context, actions, future) training windows: every branch of episodes played in the real environment."""
-
-    def __init__(self, episodes: ProbeSet) -> None:
-        branches = episodes.num_branches
-        self.context = episodes.context.repeat_interleave(branches, dim=0)  # uint8, scaled on access
-        self.actions = episodes.actions.flatten(0, 1).float()
-        self.future = episodes.targets.flatten(0, 1)
-
-    def __len__(self) -> int:
-        return int(self.actions.shape[0])
-
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return {
-            "context": self.context[index].float() / 255.0,
-            "actions": self.actions[index],
-            "future": self.future[index].float() / 255.0,
-        }
-
-
-def collect(make_env: Any, first_seed: int, num_episodes: int, args: argparse.Namespace) -> Windows:
+def collect(make_env: Any, first_seed: int, num_episodes: int, args: argparse.Namespace) -> TrainingWindows:
     """Windows from ``num_episodes`` resets: the reference branch and 3 random branches each."""
     episodes = build_probe_set(
         make_env,
@@ -91,7 +70,7 @@ def collect(make_env: Any, first_seed: int, num_episodes: int, args: argparse.Na
         size=SIZE,
         name="windows",
     )
-    return Windows(episodes)
+    return TrainingWindows(episodes)
 
 
 def parse_args() -> argparse.Namespace:

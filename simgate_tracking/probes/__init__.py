@@ -14,6 +14,7 @@ from simgate_tracking.probes.gymnasium import build_probe_set
 from simgate_tracking.probes.replay import EnvironmentReplay
 from simgate_tracking.probes.snapshot import CloneFn, RestoreFn
 from simgate_tracking.probes.sticky import sticky_actions
+from simgate_tracking.probes.windows import TrainingWindows
 
 __all__ = [
     "ActionEncoder",
@@ -25,6 +26,7 @@ __all__ = [
     "Policy",
     "ReseedFn",
     "RestoreFn",
+    "TrainingWindows",
     "action_encoder_for",
     "build_probe_set",
     "sticky_actions",
