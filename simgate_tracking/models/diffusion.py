@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from simgate_tracking._utils import check_positive_int
 from simgate_tracking.models.diffusers_rollout import DiffusersRollout, import_diffusers
+from simgate_tracking.models.schedule import one_cycle
 
 SIGMA_DATA = 0.5  # EDM's data scale for frames in [-1, 1]
 NOISE_LEVEL_SCALE = 100.0  # EDM's c_noise = log(sigma) / 4 spans ~2: spread over the UNet's sinusoidal embedding
@@ -226,14 +227,4 @@ class DiffusionWorldModel(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """AdamW at ``learning_rate``, on a one-cycle schedule over the fit when the number of steps is known."""
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.learning_rate)
-        try:
-            total = float(self.trainer.estimated_stepping_batches)
-        except RuntimeError:  # not attached to a Trainer: a plain PyTorch loop sets its own schedule
-            total = math.inf
-        if not math.isfinite(total):
-            return optimizer
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=self.learning_rate, total_steps=int(total) + 1, pct_start=0.15
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return one_cycle(self, torch.optim.AdamW(self.parameters(), lr=self.learning_rate), self.learning_rate)

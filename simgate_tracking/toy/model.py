@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
@@ -11,6 +10,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from simgate_tracking._utils import check_positive_int
+from simgate_tracking.models.schedule import one_cycle
 
 _EPS = 1e-3  # keeps the logit of a saturated context pixel finite
 
@@ -160,14 +160,5 @@ class ToyWorldModel(L.LightningModule):
     def configure_optimizers(self) -> Any:
         """Adam at ``learning_rate``, on a one-cycle schedule over the fit when the number of steps is known."""
         optimizer = torch.optim.Adam(self.parameters(), lr=self.learning_rate)
-        try:
-            total = float(self.trainer.estimated_stepping_batches) if self.one_cycle else math.inf
-        except RuntimeError:  # not attached to a Trainer: a plain PyTorch loop sets its own schedule
-            total = math.inf
-        if not math.isfinite(total):  # an open-ended fit has no cycle to fit the schedule to
-            return optimizer
         # warm-up then annealing: the short CPU budget of the demo reaches a given score in far fewer steps
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=self.learning_rate, total_steps=int(total) + 1, pct_start=0.15
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return one_cycle(self, optimizer, self.learning_rate) if self.one_cycle else optimizer
