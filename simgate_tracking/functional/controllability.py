@@ -43,9 +43,11 @@ def _controllability_takes_update(preds: Tensor, target: Tensor) -> tuple[Tensor
     if p.shape[1] < 2:
         raise ValueError(f"Expected `preds` to hold K+1 >= 2 branches in dim 1 {_LAYOUT} but got K+1 = {p.shape[1]}")
     b, r, k = y.shape[0], y.shape[1], p.shape[1] - 1
-    model = (p[:, 1:] - p[:, :1]).flatten(2).flatten(0, 1)  # (B*K, D)
-    real = (y[:, :, 1:] - y[:, :, :1]).flatten(3).transpose(1, 2).flatten(0, 1)  # (B*K, R, D)
-    model_agreement, take_agreement, energy = concordance_with_takes(model, real)
+    # every effect written once into its place: the model's, then each take's, per (episode, branch)
+    fields = p.new_empty(b, k, 1 + r, *p.shape[2:])
+    torch.sub(p[:, 1:], p[:, :1], out=fields[:, :, 0])
+    torch.sub(y[:, :, 1:], y[:, :, :1], out=fields[:, :, 1:].transpose(1, 2))
+    model_agreement, take_agreement, energy = concordance_with_takes(fields.view(b * k, 1 + r, -1))
     finite = torch.isfinite(energy).view(b, k).all(dim=1)
     agreement = model_agreement.view(b, k).mean(dim=1)
     return torch.where(finite, agreement, torch.zeros_like(agreement)), finite, take_agreement.view(b, k, r).mean(1)

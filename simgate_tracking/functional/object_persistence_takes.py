@@ -17,17 +17,23 @@ the other R - 1 takes, and the model against each of the same R sets of R - 1 ta
 real take is compared exactly as a probe take is; the axis is the model's sum over episodes relative to reality's
 (see :mod:`simgate_tracking.functional.takes`).
 
-Shifted comparisons for every shift at once are cross-correlations, taken with FFTs of the zero-padded frames;
-the unshifted comparison is taken directly, so an object whose takes agree scores exactly as with one take.
+Shifted comparisons for every shift at once are cross-correlations, taken with FFTs of windows around the objects
+(on CPU) or of the zero-padded frames (elsewhere); the unshifted comparison is taken directly, in each object's box,
+so an object whose takes agree scores exactly as with one take. What the takes alone decide (visibility, contrast,
+spread, windows, reality's own views, and while they fit a memory budget the takes' boxes and spectra) does not
+depend on the model: on CPU it is kept per episode (see :mod:`simgate_tracking.functional._reality_cache`), so
+scoring a fixed probe set again reads each take once and transforms only the model's frames.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from simgate_tracking.functional._checks import check_dims
-from simgate_tracking.functional._precision import full_precision_matmul
+from simgate_tracking.functional._reality_cache import RealityCache
 from simgate_tracking.functional.object_persistence import _region_sums, contrast_and_share
 from simgate_tracking.functional.takes import EPS, frames_with_takes
 
@@ -62,58 +68,106 @@ def _spread(centres: Tensor, shown: Tensor, include: Tensor) -> Tensor:
     return torch.where(pair & both, gap, torch.zeros_like(gap)).amax(dim=(1, 2)).ceil()
 
 
-def _windows(masks: Tensor, reach: Tensor, max_shift: int) -> tuple[Tensor, tuple[int, int], int]:
+def _windows(masks: Tensor, reach: Tensor, max_shift: int) -> tuple[Tensor, tuple[int, int], int, tuple[int, int]]:
     """Where to correlate each of P (step, object) pairs: its masks' box over every take, grown by its reach.
 
     ``masks``: (R, P, H, W) each pair's masks in every take; ``reach``: (P,) the largest shift searched for it.
-    Returns the windows' top-left corners (P, 2), their common size and the largest shift. On CPU the windows are
-    read on the host and cut to the objects; elsewhere every window is the whole frame, with no sync.
+    Returns the windows' top-left corners (P, 2), their common size, the largest shift and the zero padding the
+    correlations need, (rows, columns). On CPU the windows are read on the host and cut to the objects: a window may
+    reach past the frame (that part reads 0), so a shift within a pair's reach never leaves its window and needs no
+    padding. Elsewhere every window is the whole frame, padded by the largest shift, with no sync.
     """
     p, (h, w) = masks.shape[1], masks.shape[-2:]
     if masks.device.type != "cpu":
-        return torch.zeros(p, 2, dtype=torch.long, device=masks.device), (h, w), max_shift
+        return torch.zeros(p, 2, dtype=torch.long, device=masks.device), (h, w), max_shift, (max_shift, max_shift)
     union, grow = masks.any(dim=0), reach.long()
     corners, size = [], []
     for covered, length in ((union.any(dim=2), h), (union.any(dim=1), w)):  # rows, then columns, each (P, length)
         index = torch.arange(length).expand(p, length)
-        low = (torch.where(covered, index, length).amin(dim=1) - grow).clamp(min=0)
-        high = (torch.where(covered, index, -1).amax(dim=1) + grow + 1).clamp(max=length)
+        present = covered.any(dim=1)  # a pair no take shows gets an empty window at the corner
+        low = torch.where(present, torch.where(covered, index, length).amin(dim=1) - grow, 0)
+        high = torch.where(present, torch.where(covered, index, -1).amax(dim=1) + grow + 1, 0)
         corners.append(low)
-        size.append(int((high - low).max()))
-    return torch.stack(corners, dim=1), (size[0], size[1]), int(grow.max())
+        size.append(max(int((high - low).max()), 1))
+    return torch.stack(corners, dim=1), (size[0], size[1]), int(grow.max()), (0, 0)
 
 
-def _crop(frames: Tensor, corners: Tensor, size: tuple[int, int]) -> Tensor:
-    """(S, P, ..., h, w) each pair's window of (S, P, ..., H, W) frames; what lies outside the frame reads 0."""
-    p, (h, w) = frames.shape[1], frames.shape[-2:]
-    rows = corners[:, :1] + torch.arange(size[0], device=frames.device)  # (P, h)
-    cols = corners[:, 1:] + torch.arange(size[1], device=frames.device)  # (P, w)
-    middle = [1] * (frames.ndim - 4)
-    rows_at = rows.clamp(max=h - 1).view(1, p, *middle, size[0], 1).expand(*frames.shape[:-2], size[0], w)
-    picked = frames.gather(-2, rows_at)
-    cols_at = cols.clamp(max=w - 1).view(1, p, *middle, 1, size[1]).expand(*frames.shape[:-2], *size)
-    picked = picked.gather(-1, cols_at)
-    inside = (rows < h).unsqueeze(2) & (cols < w).unsqueeze(1)  # (P, h, w)
-    return picked * inside.view(1, p, *middle, *size).to(picked.dtype)
+def _crop(
+    frames: Tensor, steps: Tensor, corners: Tensor, size: tuple[int, int], objects: Tensor | None = None
+) -> Tensor:
+    """(S, P, C, h, w) each pair's window of (S, T, C, H, W) frames at its step; what lies outside the frame reads 0.
 
-
-def _shifted_errors(candidates: Tensor, takes: Tensor, mask: Tensor, shift: int) -> Tensor:
-    r"""(S, R, P, Lh, Lw) :math:`\|(C_s(\cdot + d) - Y_r) M_r\|^2` at every shift ``d``, for P windows.
-
-    ``candidates`` (S, P, C, h, w), ``takes`` (R, P, C, h, w) and ``mask`` (R, P, h, w) are cut to the same windows.
-    Cross-correlations by FFT, zero-padded so that a shift of up to ``shift`` never wraps.
+    With ``objects``: (S, P, h, w) windows of (S, T, N, H, W) masks, each at its pair's object. The frames, padded
+    where a window leaves them, are viewed as every window at once, and the P windows are copied out of that view.
     """
-    size = (mask.shape[-2] + shift, mask.shape[-1] + shift)
+    if frames.device.type != "cpu":  # every window is the whole frame (see `_windows`)
+        return frames[:, steps] if objects is None else frames[:, steps, objects]
+    h, w = frames.shape[-2:]
+    top, left = (-corners.amin(dim=0)).clamp(min=0).tolist()
+    bottom, right = (corners.amax(dim=0) + torch.tensor(size) - torch.tensor([h, w])).clamp(min=0).tolist()
+    padded = torch.nn.functional.pad(frames, (left, right, top, bottom)) if top + left + bottom + right else frames
+    stride = padded.stride()
+    positions = (padded.shape[-2] - size[0] + 1, padded.shape[-1] - size[1] + 1)
+    windows = padded.as_strided((*padded.shape[:-2], *positions, *size), (*stride, *stride[-2:]))
+    rows, cols = corners[:, 0] + top, corners[:, 1] + left
+    if objects is not None:  # adjacent indices keep their place: (S, P, h, w)
+        return windows[:, steps, objects, rows, cols]
+    return windows[:, steps, :, rows, cols].transpose(0, 1)  # apart, they come first: (P, S, C, h, w)
+
+
+def _fast_length(length: int) -> int:
+    """The least n >= ``length`` whose only prime factors are 2, 3 and 5: an FFT of a prime length is 5-8x slower."""
+    n = length
+    while True:
+        rest = n
+        for prime in (2, 3, 5):
+            while rest % prime == 0:
+                rest //= prime
+        if rest == 1:
+            return n
+        n += 1
+
+
+class _Templates(NamedTuple):
+    """Reality's side of the shifted comparisons of P windows: spectra of every take's masked frame and mask."""
+
+    masked: Tensor  # (R, P, C, Fh, Fw // 2 + 1) conjugate spectra of M_r Y_r
+    mask: Tensor  # (R, P, Fh, Fw // 2 + 1) conjugate spectra of M_r
+    energy: Tensor  # (R, P) |Y_r M_r|^2
+    size: tuple[int, int]  # (Fh, Fw), the transforms' size
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held."""
+        return sum(x.element_size() * x.nelement() for x in (self.masked, self.mask, self.energy))
+
+
+def _templates(takes: Tensor, mask: Tensor, pad: tuple[int, int]) -> _Templates:
+    """Spectra of ``takes`` (R, P, C, h, w) under ``mask`` (R, P, h, w), cut to P windows, for `_shifted_errors`.
+
+    The transforms are zero-padded by ``pad`` (rows, columns) so that a searched shift never wraps, and on to a
+    length with small prime factors (an FFT of a prime length is several times slower): the cells past the searched
+    shifts are read by no view.
+    """
+    size = (_fast_length(mask.shape[-2] + pad[0]), _fast_length(mask.shape[-1] + pad[1]))
+    masked = torch.fft.rfft2(mask.unsqueeze(2) * takes, s=size).conj()
+    energy = (mask.unsqueeze(2) * takes.square()).sum(dim=(2, 3, 4))
+    return _Templates(masked, torch.fft.rfft2(mask, s=size).conj(), energy, size)
+
+
+def _shifted_errors(candidates: Tensor, templates: _Templates) -> Tensor:
+    r"""(S, R, P, Fh, Fw) :math:`\|(C_s(\cdot + d) - Y_r) M_r\|^2` at every shift ``d``, for P windows.
+
+    ``candidates`` (S, P, C, h, w) are cut to the windows of ``templates``. Cross-correlations by FFT:
+    :math:`\sum_x M(x) f(x + d)` is the inverse transform of :math:`\overline{\hat M} \hat f`.
+    """
+    size = templates.size
     frames = torch.fft.rfft2(candidates, s=size)  # (S, P, C, ..)
-    masked = torch.fft.rfft2(mask.unsqueeze(2) * takes, s=size).conj()  # (R, P, C, ..)
-    # correlation with the mask: sum_x M(x) f(x + d) = irfft(conj(M^) f^); channel by channel, no (S, R, C) product
-    spectrum = torch.fft.rfft2(mask, s=size).conj().unsqueeze(0) * torch.fft.rfft2(
-        candidates.square().sum(dim=2), s=size
-    ).unsqueeze(1)
-    for channel in range(takes.shape[2]):
-        spectrum.sub_(2 * masked[:, :, channel].unsqueeze(0) * frames[:, :, channel].unsqueeze(1))
-    real_energy = (mask.unsqueeze(2) * takes.square()).sum(dim=(2, 3, 4))  # (R, P)
-    return torch.fft.irfft2(spectrum, s=size) + real_energy.unsqueeze(-1).unsqueeze(-1)
+    # channel by channel: no (S, R, C) product
+    spectrum = templates.mask.unsqueeze(0) * torch.fft.rfft2(candidates.square().sum(dim=2), s=size).unsqueeze(1)
+    for channel in range(candidates.shape[2]):
+        spectrum.sub_(2 * templates.masked[:, :, channel].unsqueeze(0) * frames[:, :, channel].unsqueeze(1))
+    return torch.fft.irfft2(spectrum, s=size) + templates.energy.unsqueeze(-1).unsqueeze(-1)
 
 
 def _best_within(errors: Tensor, limit: int) -> Tensor:
@@ -132,63 +186,131 @@ def _best_within(errors: Tensor, limit: int) -> Tensor:
     return binned[..., : limit + 1].cummin(dim=-1).values
 
 
-def _episode_presence(  # noqa: PLR0913
-    model: Tensor, takes: Tensor, masks: Tensor, visible: Tensor, ring_width: int, max_shift: int
-) -> tuple[Tensor, Tensor]:
-    """(V, T, N) presence of one episode's objects in each of the 2R views, and where each view scores a step.
+class _Boxes(NamedTuple):
+    """Every take's frame and mask cut to each (step, object)'s box: the unshifted comparisons read nothing else."""
 
-    Views ``0 .. R-1``: the model held to every take but take ``a``; views ``R .. 2R-1``: take ``a`` held to the
-    other takes.
-    """
-    r = takes.shape[0]
+    takes: Tensor  # (R, T * N, C, h, w)
+    masks: Tensor  # (R, T * N, h, w) float
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held."""
+        return sum(x.element_size() * x.nelement() for x in self)
+
+
+class _Reality(NamedTuple):
+    """What one episode's takes give every view, whatever the model: kept per episode by the reality cache."""
+
+    shown: Tensor  # (R, T, N) where each take shows each object
+    scale: Tensor  # (R, T, N) the visible share over the contrast: an error of `scale * e` costs `e` presence
+    spread: Tensor  # (R, T, N) view a's reach: the spread of the takes but take a
+    box_corners: Tensor  # (T * N, 2) the top-left corner of each (step, object)'s box over every take
+    box_size: tuple[int, int]  # the boxes' common size
+    pairs: Tensor  # (P, 2) the (step, object) pairs whose shifts are searched
+    corners: Tensor  # (P, 2) the top-left corner of each pair's window
+    size: tuple[int, int]  # the windows' common size
+    limit: int  # the largest shift searched
+    pad: tuple[int, int]  # the zero padding of the correlations, (rows, columns)
+    held_out: Tensor | None = None  # (R,) each take held out against the others: its weakest track
+    boxes: _Boxes | None = None  # the takes cut to the boxes, where the cache's budget allows
+    templates: _Templates | None = None  # reality's side of the shifted comparisons, where the budget allows
+
+
+REALITY: RealityCache[_Reality] = RealityCache()
+
+
+def _every_pair(steps: int, objects: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """The step and the object of every (step, object) pair, step-major, built on the device."""
+    return (
+        torch.arange(steps, device=device).repeat_interleave(objects),
+        torch.arange(objects, device=device).repeat(steps),
+    )
+
+
+def _reality(takes: Tensor, masks: Tensor, visible: Tensor, ring_width: int, max_shift: int) -> _Reality:
+    """Visibility, contrast, spread and where to compare, for one episode's objects in its R takes (R, T, C, H, W)."""
+    r, t, n = masks.shape[:3]
     inside, around, _ = _region_sums(takes, takes, masks, ring_width)
     shown, contrast, share = contrast_and_share(inside, around, visible)  # (R, T, N) each
     others = ~torch.eye(r, dtype=torch.bool, device=takes.device)
-    include = torch.cat([others, others])  # (V, R): the takes each view is held to
-    candidates = torch.cat([model.unsqueeze(0), takes])  # (S = R + 1, T, C, H, W)
-    # view -> candidate: the model for views 0 .. R-1, take a for view R + a (made on the device: no copy to it)
-    source = torch.cat(
-        [torch.zeros(r, dtype=torch.long, device=takes.device), torch.arange(1, r + 1, device=takes.device)]
+    spread = _spread(_centres(masks, inside[..., 1]), shown, others).clamp(max=max_shift)  # (R, T, N)
+    every_step, every_object = _every_pair(t, n, takes.device)
+    box_corners, box_size, _, _ = _windows(
+        masks[:, every_step, every_object], torch.zeros(t * n, dtype=torch.long, device=takes.device), 0
     )
-    weights = masks.to(takes.dtype)
-    # unshifted squared error of every candidate under every take's masks: one contraction over pixels per take
-    errors = []
-    for take in range(r):
-        gap = (candidates - takes[take : take + 1]).square().sum(dim=2).flatten(2)  # (S, T, HW)
-        with full_precision_matmul():
-            errors.append(torch.einsum("tnx,stx->stn", weights[take].flatten(2), gap))
-    scale = share / (contrast + EPS)  # (R, T, N)
-    presence = (1 - scale * torch.stack(errors, dim=1)).clamp(0.0, 1.0)[source]  # (V, R, T, N)
-    spread = _spread(_centres(masks, inside[..., 1]), shown, include).clamp(max=max_shift)  # (V, T, N)
     # only objects that reality scatters are searched; where every view's spread is 0 the unshifted score stands.
     # On CPU the moving objects are picked out (a host read); elsewhere every object is searched, with no sync
     moving = spread.amax(dim=0) > 0
-    if takes.device.type == "cpu":
-        pairs = moving.nonzero()
-    else:  # every (step, object) pair, built without reading the device
-        steps_all = torch.arange(moving.shape[0], device=takes.device).repeat_interleave(moving.shape[1])
-        pairs = torch.stack([steps_all, torch.arange(moving.shape[1], device=takes.device).repeat(moving.shape[0])], 1)
-    if max_shift > 0 and r > 1 and len(pairs):
-        steps, objects = pairs.unbind(1)
+    pairs = moving.nonzero() if takes.device.type == "cpu" else torch.stack([every_step, every_object], 1)
+    pairs = pairs if max_shift > 0 and r > 1 else pairs[:0]
+    fixed = (shown, share / (contrast + EPS), spread, box_corners, box_size, pairs)
+    if not len(pairs):
+        return _Reality(*fixed, pairs, (0, 0), 0, (0, 0))
+    steps, objects = pairs.unbind(1)
+    return _Reality(*fixed, *_windows(masks[:, steps, objects], spread[:, steps, objects].amax(dim=0), max_shift))
+
+
+def _boxes(takes: Tensor, masks: Tensor, reality: _Reality) -> _Boxes:
+    """The takes and their masks cut to every (step, object)'s box."""
+    steps, objects = _every_pair(masks.shape[1], masks.shape[2], takes.device)
+    corners, size = reality.box_corners, reality.box_size
+    return _Boxes(_crop(takes, steps, corners, size), _crop(masks, steps, corners, size, objects).to(takes.dtype))
+
+
+def _episode_presence(
+    model: Tensor, takes: Tensor, masks: Tensor, reality: _Reality, held_out: bool
+) -> tuple[Tensor, Tensor, _Reality]:
+    """(V, T, N) presence of one episode's objects in each view, where each view scores a step, and the reality.
+
+    Views ``0 .. R-1``: the model held to every take but take ``a``; with ``held_out``, also views ``R .. 2R-1``:
+    take ``a`` held to the other takes. The reality comes back with its boxes and templates, for the cache.
+    """
+    r, t, n = masks.shape[:3]
+    others = ~torch.eye(r, dtype=torch.bool, device=takes.device)
+    include = torch.cat([others, others]) if held_out else others  # (V, R): the takes each view is held to
+    spread = torch.cat([reality.spread, reality.spread]) if held_out else reality.spread  # (V, T, N)
+    candidates = torch.cat([model.unsqueeze(0), takes]) if held_out else model.unsqueeze(0)  # (S, T, C, H, W)
+    # view -> candidate: the model for views 0 .. R-1, take a for view R + a (made on the device: no copy to it)
+    source = torch.zeros(r, dtype=torch.long, device=takes.device)
+    if held_out:
+        source = torch.cat([source, torch.arange(1, r + 1, device=takes.device)])
+    # unshifted squared error of every candidate under every take's masks, read in each (step, object)'s box
+    boxes = reality.boxes if reality.boxes is not None else _boxes(takes, masks, reality)
+    every_step, _ = _every_pair(t, n, takes.device)
+    cut = _crop(candidates, every_step, reality.box_corners, reality.box_size)  # (S, T * N, C, h, w)
+    gap = (cut.unsqueeze(1) - boxes.takes.unsqueeze(0)).square_().sum(dim=3)  # (S, R, T * N, h, w)
+    errors = (gap * boxes.masks.unsqueeze(0)).sum(dim=(-2, -1)).view(-1, r, t, n)
+    scale = reality.scale
+    presence = (1 - scale * errors).clamp(0.0, 1.0)[source]  # (V, R, T, N)
+    templates = reality.templates
+    if len(reality.pairs):
+        steps, objects = reality.pairs.unbind(1)
         reach = spread[:, steps, objects]  # (V, P)
-        window = weights[:, steps, objects]  # (R, P, H, W)
-        corners, size, limit = _windows(masks[:, steps, objects], reach.amax(dim=0), max_shift)
-        shifted = _shifted_errors(
-            _crop(candidates[:, steps], corners, size),
-            _crop(takes[:, steps], corners, size),
-            _crop(window, corners, size),
-            limit,
-        )
-        best = _best_within(shifted, limit)  # (S, R, P, limit + 1)
-        index = reach.long().view(-1, 1, len(pairs), 1).expand(-1, r, -1, 1)  # (V, R, P, 1)
+        corners, size = reality.corners, reality.size
+        if templates is None:
+            window = _crop(masks, steps, corners, size, objects).to(takes.dtype)
+            templates = _templates(_crop(takes, steps, corners, size), window, reality.pad)
+        shifted = _shifted_errors(_crop(candidates, steps, corners, size), templates)
+        best = _best_within(shifted, reality.limit)  # (S, R, P, limit + 1)
+        index = reach.long().view(-1, 1, len(reality.pairs), 1).expand(-1, r, -1, 1)  # (V, R, P, 1)
         least = best[source].gather(-1, index).squeeze(-1)  # (V, R, P)
         found = (1 - scale[:, steps, objects] * least).clamp(0.0, 1.0)
         presence[:, :, steps, objects] = torch.maximum(presence[:, :, steps, objects], found)
-    counted = include.view(-1, r, 1, 1) & shown.unsqueeze(0)  # (V, R, T, N)
+    counted = include.view(-1, r, 1, 1) & reality.shown.unsqueeze(0)  # (V, R, T, N)
     best_take = torch.where(counted, presence, torch.zeros_like(presence)).amax(dim=1)  # (V, T, N)
     # a step counts where every take the view is held to shows the object
     scored = (counted | ~include.view(-1, r, 1, 1)).all(dim=1) & counted.any(dim=1)
-    return torch.nan_to_num(best_take, nan=0.0), scored
+    return torch.nan_to_num(best_take, nan=0.0), scored, reality._replace(boxes=boxes, templates=templates)
+
+
+def _keep(cache: RealityCache[_Reality], key: bytes, reality: _Reality) -> None:
+    """Keep an episode's reality, with as much of its larger parts (boxes, then templates) as the budget allows."""
+    kept, spent = reality._replace(boxes=None, templates=None), 0
+    for name in ("boxes", "templates"):
+        part = getattr(reality, name)
+        if part is not None and cache.fits(spent + part.nbytes):
+            kept, spent = kept._replace(**{name: part}), spent + part.nbytes
+    cache.put(key, kept, spent)
 
 
 def _object_persistence_takes_update(  # noqa: PLR0913
@@ -216,13 +338,29 @@ def _object_persistence_takes_update(  # noqa: PLR0913
     visible = masks.flatten(-2).any(dim=-1) if visible is None else visible
     finite = torch.isfinite(p.flatten(1).sum(dim=1))
     model = torch.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)
+    # reality's own views do not depend on the model: on CPU, where the shift search reads the host anyway, they
+    # are kept per episode, and a fixed probe set pays for them once
+    cache = REALITY if y.device.type == "cpu" else None
+    settings = ("object_persistence", ring_width, shift)
+    agreements, objects, held_out = [], [], []
     # one episode at a time: the shifted comparisons of a whole batch would not fit in memory
-    found = [_episode_presence(model[i], y[i], masks[i], visible[i], ring_width, shift) for i in range(b)]
-    presence, scored = (torch.stack(parts) for parts in zip(*found, strict=True))  # (B, V, T, N)
-    tracks = torch.where(scored, presence, torch.ones_like(presence)).amin(dim=2)  # (B, V, N) worst step
-    seen = scored.any(dim=2)
-    weakest = torch.where(seen, tracks, torch.ones_like(tracks)).amin(dim=2)  # (B, V): the weakest track
-    has_objects = seen[:, :r].any(dim=(1, 2))
-    agreement = weakest[:, :r].mean(dim=1)
+    for i in range(b):
+        key = cache.digest(y[i], masks[i], visible[i], settings) if cache is not None else b""
+        known = cache.get(key) if cache is not None else None
+        if known is None:
+            known = _reality(y[i], masks[i], visible[i], ring_width, shift)
+        presence, scored, found = _episode_presence(model[i], y[i], masks[i], known, known.held_out is None)
+        tracks = torch.where(scored, presence, torch.ones_like(presence)).amin(dim=1)  # (V, N) worst step
+        seen = scored.any(dim=1)
+        weakest = torch.where(seen, tracks, torch.ones_like(tracks)).amin(dim=1)  # (V,): the weakest track
+        reality_scores = known.held_out
+        if reality_scores is None:
+            reality_scores = weakest[r:]
+            if cache is not None:
+                _keep(cache, key, found._replace(held_out=reality_scores))
+        agreements.append(weakest[:r].mean())
+        objects.append(seen[:r].any())
+        held_out.append(reality_scores)
+    agreement, has_objects = torch.stack(agreements), torch.stack(objects)
     agreement = torch.where(finite & has_objects, agreement, torch.zeros_like(agreement))
-    return agreement, finite, has_objects, weakest[:, r:]
+    return agreement, finite, has_objects, torch.stack(held_out)

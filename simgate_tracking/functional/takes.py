@@ -55,43 +55,42 @@ def relative_to_spread(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor]:
     return torch.nan_to_num(score, nan=0.0), baseline
 
 
-def concordance_with_takes(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def concordance_with_takes(fields: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     r"""Concordance of the model's field with each take's, and of each take's with the others', from one Gram matrix.
 
     Args:
-        model: (B, D) the model's change field, flattened.
-        takes: (B, R, D) reality's change field in every take.
+        fields: (B, 1 + R, D) the model's change field, then reality's in every take, each flattened (the caller
+            writes them into one tensor: no copy here).
 
     Returns:
         ``model_agreement`` (B,): mean over takes of :math:`\mathrm{conc}(x, y_r)`; ``take_agreement`` (B, R): for
         each take, the mean over the other takes of :math:`\mathrm{conc}(y_a, y_b)`; ``model_energy`` (B,):
         :math:`\|x\|^2`, non-finite exactly where the model's field is.
     """
-    fields = torch.cat([model.unsqueeze(1), takes], dim=1)
     # one Gram matrix per episode: every inner product between the model and the takes in one read of each
     with full_precision_matmul():
         gram = torch.bmm(fields, fields.transpose(1, 2)).double()
     energy = gram.diagonal(dim1=1, dim2=2)
     conc = ((2 * gram + EPS) / (energy.unsqueeze(2) + energy.unsqueeze(1) + EPS)).clamp(0.0, 1.0)
     conc = torch.nan_to_num(conc, nan=0.0)
-    r = takes.shape[1]
+    r = fields.shape[1] - 1
     model_agreement = conc[:, 0, 1:].mean(dim=1)
     others = ~torch.eye(r, dtype=torch.bool, device=conc.device)
     take_agreement = (conc[:, 1:, 1:] * others).sum(dim=2) / max(r - 1, 1)
-    return model_agreement.to(model.dtype), take_agreement.to(model.dtype), energy[:, 0].to(model.dtype)
+    dtype = fields.dtype
+    return model_agreement.to(dtype), take_agreement.to(dtype), energy[:, 0].to(dtype)
 
 
-def agreement_with_takes(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def agreement_with_takes(fields: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Per-episode agreement of a model field with R take fields, finite flag, and each take's with the others'.
 
     Args:
-        model: (B, D) the model's field.
-        takes: (B, R, D) reality's field in every take, R >= 2.
+        fields: (B, 1 + R, D) the model's field, then reality's in every take (R >= 2).
 
     Returns:
         ``model`` (B,), 0 where the model's field is not finite; ``finite`` (B,); ``takes`` (B, R).
     """
-    model_agreement, take_agreement, energy = concordance_with_takes(model, takes)
+    model_agreement, take_agreement, energy = concordance_with_takes(fields)
     finite = torch.isfinite(energy)
     return torch.where(finite, model_agreement, torch.zeros_like(model_agreement)), finite, take_agreement
 

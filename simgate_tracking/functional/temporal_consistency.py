@@ -27,7 +27,11 @@ def _temporal_takes_update(preds: Tensor, target: Tensor) -> tuple[Tensor, Tenso
     p, y = frames_with_takes(preds, target, 5, _LAYOUT)
     if p.shape[1] < 2:
         raise ValueError(f"Expected `preds` to have T >= 2 steps in {_LAYOUT} but got T = {p.shape[1]}")
-    return agreement_with_takes((p[:, 1:] - p[:, :-1]).flatten(1), (y[:, :, 1:] - y[:, :, :-1]).flatten(2))
+    b, r = y.shape[:2]
+    fields = p.new_empty(b, 1 + r, p.shape[1] - 1, *p.shape[2:])  # the model's change, then each take's
+    torch.sub(p[:, 1:], p[:, :-1], out=fields[:, 0])
+    torch.sub(y[:, :, 1:], y[:, :, :-1], out=fields[:, 1:])
+    return agreement_with_takes(fields.view(b, 1 + r, -1))
 
 
 def _temporal_from_energies(model_change: Tensor, real_change: Tensor, gap: Tensor) -> tuple[Tensor, Tensor]:
