@@ -54,21 +54,26 @@ class RealityCache(Generic[_Kept]):
         return len(self._kept)
 
     @staticmethod
-    def digest(frames: Tensor, masks: Tensor, visible: Tensor, settings: tuple[object, ...]) -> bytes:
+    def digest(
+        frames: Tensor, settings: tuple[object, ...], masks: Tensor | None = None, visible: Tensor | None = None
+    ) -> bytes:
         """A digest of one episode's real takes, read on the host.
 
-        ``frames`` (R, ..., H, W) float, ``masks`` and ``visible`` bool, and the ``settings`` of the comparison
-        (their repr).
+        ``frames`` (R, ..., H, W) float, the ``settings`` of the comparison (their repr), and ``masks`` and
+        ``visible`` bool where the comparison reads them.
         """
         first, second = _projections(frames.shape[-1] * frames.shape[-2], frames.dtype)
         hasher = hashlib.blake2b(digest_size=20)
-        shapes = (tuple(frames.shape), tuple(masks.shape), tuple(visible.shape), str(frames.dtype))
+        shapes = [tuple(frames.shape), str(frames.dtype)] + [
+            None if x is None else tuple(x.shape) for x in (masks, visible)
+        ]
         hasher.update(repr((shapes, settings)).encode())
         for take in frames:  # a take's rows are one view; the takes of a branch are not
             rows = take.reshape(-1, first.shape[0])
             hasher.update(torch.stack([rows @ first, rows @ second]).numpy().tobytes())
-        hasher.update(np.packbits(masks.numpy()).tobytes())
-        hasher.update(np.packbits(visible.numpy()).tobytes())
+        for bits in (masks, visible):
+            if bits is not None:
+                hasher.update(np.packbits(bits.numpy()).tobytes())
         return hasher.digest()
 
     def get(self, key: bytes) -> _Kept | None:

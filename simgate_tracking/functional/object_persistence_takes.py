@@ -337,15 +337,16 @@ def _object_persistence_takes_update(  # noqa: PLR0913
     shift = min(y.shape[-2:]) // 2 if max_shift is None else max_shift
     visible = masks.flatten(-2).any(dim=-1) if visible is None else visible
     finite = torch.isfinite(p.flatten(1).sum(dim=1))
-    model = torch.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)
     # reality's own views do not depend on the model: on CPU, where the shift search reads the host anyway, they
     # are kept per episode, and a fixed probe set pays for them once
     cache = REALITY if y.device.type == "cpu" else None
+    clean = cache is not None and bool(finite.all())  # on CPU a finite rollout is not copied
+    model = p if clean else torch.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)
     settings = ("object_persistence", ring_width, shift)
     agreements, objects, held_out = [], [], []
     # one episode at a time: the shifted comparisons of a whole batch would not fit in memory
     for i in range(b):
-        key = cache.digest(y[i], masks[i], visible[i], settings) if cache is not None else b""
+        key = cache.digest(y[i], settings, masks[i], visible[i]) if cache is not None else b""
         known = cache.get(key) if cache is not None else None
         if known is None:
             known = _reality(y[i], masks[i], visible[i], ring_width, shift)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor
 
 from simgate_tracking.functional._checks import check_same_shape, frame_pair
+from simgate_tracking.functional._reality_cache import RealityCache
 from simgate_tracking.functional.takes import frames_with_takes, has_takes
 
 _LAYOUT = "(B, T, C, H, W)"
 EPS = 1e-8
+SCALES: RealityCache[Tensor] = RealityCache()  # reality's scale of a difference that matters, per episode
 
 
 def _reset_reproducibility_update(first: Tensor, second: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -40,12 +44,26 @@ def _reset_takes_update(first: Tensor, second: Tensor, target: Tensor) -> tuple[
     p2, _ = frames_with_takes(second, target, 5, _LAYOUT, ("second", "target"))
     check_same_shape(first, second, "first", "second")
     drift = torch.linalg.vector_norm(p1 - p2.to(p1.dtype), dim=(1, 2, 3, 4)).square()
+    if y.device.type != "cpu":
+        return _reset_from_energies(drift, _takes_scale(y))
+    # the scale is reality's alone: on CPU it is kept per episode, so a fixed probe set pays for it once
+    keys = [SCALES.digest(takes, ("reset_reproducibility",)) for takes in y]
+    scales = [SCALES.get(key) for key in keys]
+    missing = [i for i, scale in enumerate(scales) if scale is None]
+    if missing:
+        for i, scale in zip(missing, _takes_scale(y[missing]), strict=True):
+            SCALES.put(keys[i], scale.clone())
+            scales[i] = scale
+    return _reset_from_energies(drift, torch.stack(cast(list[Tensor], scales)))
+
+
+def _takes_scale(y: Tensor) -> Tensor:
+    """(B,) the scale of a difference that matters, from (B, R, T, C, H, W) real takes (see `_reset_takes_update`)."""
     dims = (2, 3, 4, 5)
     variation = torch.linalg.vector_norm(y - y.mean(dim=2, keepdim=True), dim=dims).square().mean(dim=1)
     # mean over ordered pairs of takes of |Y^a - Y^b|^2 = 2 sum_a |Y^a - mean_r Y|^2 / (R - 1)
     spread = 2 * torch.linalg.vector_norm(y - y.mean(dim=1, keepdim=True), dim=dims).square().sum(1) / (y.shape[1] - 1)
-    scale = torch.where(spread > 0, torch.minimum(spread / 2, variation), variation)
-    return _reset_from_energies(drift, scale)
+    return torch.where(spread > 0, torch.minimum(spread / 2, variation), variation)
 
 
 def _reset_from_energies(drift: Tensor, variation: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,5 +1,7 @@
 """Reality's side of object persistence is kept per episode: scoring the same takes again gives the same numbers."""
 
+import importlib
+
 import pytest
 import torch
 
@@ -119,3 +121,24 @@ def test_the_metric_scores_a_probe_set_the_same_at_every_check():
         scores.append((metric.compute(), metric.real_baseline()))
     assert scores[0] == scores[1] == scores[2]
     assert len(takes_module.REALITY) == 4
+
+
+def test_reset_reproducibility_keeps_reality_s_scale_per_episode(monkeypatch):
+    reset_module = importlib.import_module("simgate_tracking.functional.reset_reproducibility")
+    _reset_takes_update = reset_module._reset_takes_update
+    monkeypatch.setattr(reset_module, "SCALES", RealityCache())
+    preds, target, _, _ = _bundle(episodes=3)
+    second = preds.clone()
+    second[1] += 0.05
+    cold = reset_module._takes_scale(target)
+    first, again = _reset_takes_update(preds, second, target), _reset_takes_update(preds, second, target)
+    assert len(reset_module.SCALES) == 3
+    _same(first, again)
+    kept = torch.stack([reset_module.SCALES.get(key) for key in list(reset_module.SCALES._kept)])
+    torch.testing.assert_close(kept, cold, rtol=0, atol=0)
+    changed = target.clone()
+    changed[2, 1] = changed[2, 0]  # two takes now agree: reality's spread, and so the scale, changes
+    fresh = reset_module._takes_scale(changed)
+    assert not torch.equal(fresh[2], cold[2])
+    _reset_takes_update(preds, second, changed)
+    assert len(reset_module.SCALES) == 4
