@@ -10,6 +10,7 @@ from simgate_tracking.functional._concordance import concordance_from_sums
 from simgate_tracking.functional._distances import branch_distances
 from simgate_tracking.functional.takes import (
     concordance_with_takes,
+    fields_gram,
     frames_with_takes,
     has_takes,
     score_from_agreements,
@@ -43,11 +44,14 @@ def _controllability_takes_update(preds: Tensor, target: Tensor) -> tuple[Tensor
     if p.shape[1] < 2:
         raise ValueError(f"Expected `preds` to hold K+1 >= 2 branches in dim 1 {_LAYOUT} but got K+1 = {p.shape[1]}")
     b, r, k = y.shape[0], y.shape[1], p.shape[1] - 1
-    # every effect written once into its place: the model's, then each take's, per (episode, branch)
-    fields = p.new_empty(b, k, 1 + r, *p.shape[2:])
-    torch.sub(p[:, 1:], p[:, :1], out=fields[:, :, 0])
-    torch.sub(y[:, :, 1:], y[:, :, :1], out=fields[:, :, 1:].transpose(1, 2))
-    model_agreement, take_agreement, energy = concordance_with_takes(fields.view(b * k, 1 + r, -1))
+    p_rows, y_rows = p.reshape(b, k + 1, -1), y.reshape(b, r, k + 1, -1)
+
+    def effects(out: Tensor, columns: slice) -> None:  # the model's effect, then each take's, per (episode, branch)
+        torch.sub(p_rows[:, 1:, columns], p_rows[:, :1, columns], out=out[:, :, 0, 0])
+        torch.sub(y_rows[:, :, 1:, columns], y_rows[:, :, :1, columns], out=out[:, :, 1:, 0].transpose(1, 2))
+
+    gram = fields_gram(effects, (b, k, 1 + r), p_rows.shape[-1], p)
+    model_agreement, take_agreement, energy = concordance_with_takes(gram.view(b * k, 1 + r, 1 + r), p.dtype)
     finite = torch.isfinite(energy).view(b, k).all(dim=1)
     agreement = model_agreement.view(b, k).mean(dim=1)
     return torch.where(finite, agreement, torch.zeros_like(agreement)), finite, take_agreement.view(b, k, r).mean(1)

@@ -21,6 +21,8 @@ one-take definition; with takes that all agree (a deterministic world) every sco
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import TypeVar, cast
 
 import torch
@@ -30,6 +32,7 @@ from simgate_tracking.functional._checks import as_frames, check_rank, compute_d
 from simgate_tracking.functional._precision import full_precision_matmul
 
 EPS = 1e-8
+CPU_GRAM_VALUES = 2**18  # values of every field written at once on CPU: the block stays in cache
 _Field = TypeVar("_Field", Tensor, Tensor | None)
 
 
@@ -55,42 +58,70 @@ def relative_to_spread(model: Tensor, takes: Tensor) -> tuple[Tensor, Tensor]:
     return torch.nan_to_num(score, nan=0.0), baseline
 
 
-def concordance_with_takes(fields: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    r"""Concordance of the model's field with each take's, and of each take's with the others', from one Gram matrix.
+def fields_gram(
+    write: Callable[[Tensor, slice], None], shape: tuple[int, ...], length: int, like: Tensor, depth: int = 1
+) -> Tensor:
+    """(..., rows, rows) float64 Gram matrices of fields written a block of columns at a time.
 
     Args:
-        fields: (B, 1 + R, D) the model's change field, then reality's in every take, each flattened (the caller
-            writes them into one tensor: no copy here).
+        write: ``write(out, columns)`` fills ``out``, (*shape, depth, width), with the fields at ``columns``.
+        shape: (..., rows): the fields, rows last.
+        length: Columns in all.
+        like: Where and in which dtype to write the fields.
+        depth: Values per column of every field (steps, say).
+
+    On CPU a block holds about 2**18 values, so it stays in cache and no field the size of the rollouts is ever
+    allocated (fresh memory that size is page-faulted in at every call); elsewhere one block holds every column.
+    Each block's products are summed in float64.
+    """
+    count, rows = math.prod(shape) * depth, shape[-1]
+    width = length if like.device.type != "cpu" else max(1, min(length, CPU_GRAM_VALUES // count))
+    buffer = like.new_empty(count * width)
+    gram = torch.zeros(*shape, rows, dtype=torch.float64, device=like.device)
+    for start in range(0, length, width):
+        columns = min(width, length - start)
+        out = buffer[: count * columns].view(*shape, depth, columns)
+        write(out, slice(start, start + columns))
+        flat = out.view(-1, rows, depth * columns)
+        with full_precision_matmul():
+            gram.view(-1, rows, rows).add_(torch.bmm(flat, flat.transpose(1, 2)))
+    return gram
+
+
+def concordance_with_takes(gram: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Concordance of the model's field with each take's, and of each take's with the others', from a Gram matrix.
+
+    Args:
+        gram: (B, 1 + R, 1 + R) float64 inner products of the model's change field, then reality's in every take
+            (see :func:`fields_gram`).
+        dtype: The dtype of what comes back.
 
     Returns:
         ``model_agreement`` (B,): mean over takes of :math:`\mathrm{conc}(x, y_r)`; ``take_agreement`` (B, R): for
         each take, the mean over the other takes of :math:`\mathrm{conc}(y_a, y_b)`; ``model_energy`` (B,):
         :math:`\|x\|^2`, non-finite exactly where the model's field is.
     """
-    # one Gram matrix per episode: every inner product between the model and the takes in one read of each
-    with full_precision_matmul():
-        gram = torch.bmm(fields, fields.transpose(1, 2)).double()
     energy = gram.diagonal(dim1=1, dim2=2)
     conc = ((2 * gram + EPS) / (energy.unsqueeze(2) + energy.unsqueeze(1) + EPS)).clamp(0.0, 1.0)
     conc = torch.nan_to_num(conc, nan=0.0)
-    r = fields.shape[1] - 1
+    r = gram.shape[1] - 1
     model_agreement = conc[:, 0, 1:].mean(dim=1)
     others = ~torch.eye(r, dtype=torch.bool, device=conc.device)
     take_agreement = (conc[:, 1:, 1:] * others).sum(dim=2) / max(r - 1, 1)
-    dtype = fields.dtype
     return model_agreement.to(dtype), take_agreement.to(dtype), energy[:, 0].to(dtype)
 
 
-def agreement_with_takes(fields: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def agreement_with_takes(gram: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
     """Per-episode agreement of a model field with R take fields, finite flag, and each take's with the others'.
 
     Args:
-        fields: (B, 1 + R, D) the model's field, then reality's in every take (R >= 2).
+        gram: (B, 1 + R, 1 + R) float64 Gram matrices of the model's field, then reality's in every take (R >= 2).
+        dtype: The dtype of what comes back.
 
     Returns:
         ``model`` (B,), 0 where the model's field is not finite; ``finite`` (B,); ``takes`` (B, R).
     """
-    model_agreement, take_agreement, energy = concordance_with_takes(fields)
+    model_agreement, take_agreement, energy = concordance_with_takes(gram, dtype)
     finite = torch.isfinite(energy)
     return torch.where(finite, model_agreement, torch.zeros_like(model_agreement)), finite, take_agreement
 

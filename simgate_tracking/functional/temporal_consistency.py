@@ -7,7 +7,13 @@ from torch import Tensor
 
 from simgate_tracking.functional._checks import frame_pair
 from simgate_tracking.functional._concordance import concordance, concordance_from_energies
-from simgate_tracking.functional.takes import agreement_with_takes, frames_with_takes, has_takes, score_from_agreements
+from simgate_tracking.functional.takes import (
+    agreement_with_takes,
+    fields_gram,
+    frames_with_takes,
+    has_takes,
+    score_from_agreements,
+)
 
 _LAYOUT = "(B, T, C, H, W)"
 
@@ -27,11 +33,14 @@ def _temporal_takes_update(preds: Tensor, target: Tensor) -> tuple[Tensor, Tenso
     p, y = frames_with_takes(preds, target, 5, _LAYOUT)
     if p.shape[1] < 2:
         raise ValueError(f"Expected `preds` to have T >= 2 steps in {_LAYOUT} but got T = {p.shape[1]}")
-    b, r = y.shape[:2]
-    fields = p.new_empty(b, 1 + r, p.shape[1] - 1, *p.shape[2:])  # the model's change, then each take's
-    torch.sub(p[:, 1:], p[:, :-1], out=fields[:, 0])
-    torch.sub(y[:, :, 1:], y[:, :, :-1], out=fields[:, 1:])
-    return agreement_with_takes(fields.view(b, 1 + r, -1))
+    b, r, t = y.shape[:3]
+    p_rows, y_rows = p.reshape(b, t, -1), y.reshape(b, r, t, -1)
+
+    def changes(out: Tensor, columns: slice) -> None:  # the model's change over every step, then each take's
+        torch.sub(p_rows[:, 1:, columns], p_rows[:, :-1, columns], out=out[:, 0])
+        torch.sub(y_rows[:, :, 1:, columns], y_rows[:, :, :-1, columns], out=out[:, 1:])
+
+    return agreement_with_takes(fields_gram(changes, (b, 1 + r), p_rows.shape[-1], p, depth=t - 1), p.dtype)
 
 
 def _temporal_from_energies(model_change: Tensor, real_change: Tensor, gap: Tensor) -> tuple[Tensor, Tensor]:
