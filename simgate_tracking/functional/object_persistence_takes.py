@@ -235,9 +235,8 @@ def _reality(takes: Tensor, masks: Tensor, visible: Tensor, ring_width: int, max
     others = ~torch.eye(r, dtype=torch.bool, device=takes.device)
     spread = _spread(_centres(masks, inside[..., 1]), shown, others).clamp(max=max_shift)  # (R, T, N)
     every_step, every_object = _every_pair(t, n, takes.device)
-    box_corners, box_size, _, _ = _windows(
-        masks[:, every_step, every_object], torch.zeros(t * n, dtype=torch.long, device=takes.device), 0
-    )
+    no_reach = torch.zeros(t * n, dtype=torch.long, device=takes.device)
+    box_corners, box_size, _, _ = _windows(masks.flatten(1, 2), no_reach, 0)  # pairs step-major, as `_every_pair`
     # only objects that reality scatters are searched; where every view's spread is 0 the unshifted score stands.
     # On CPU the moving objects are picked out (a host read); elsewhere every object is searched, with no sync
     moving = spread.amax(dim=0) > 0
@@ -269,7 +268,7 @@ def _episode_presence(
     others = ~torch.eye(r, dtype=torch.bool, device=takes.device)
     include = torch.cat([others, others]) if held_out else others  # (V, R): the takes each view is held to
     spread = torch.cat([reality.spread, reality.spread]) if held_out else reality.spread  # (V, T, N)
-    candidates = torch.cat([model.unsqueeze(0), takes]) if held_out else model.unsqueeze(0)  # (S, T, C, H, W)
+    # candidates: the model, then (with held_out) every take, each cut to the boxes and windows it is compared in
     # view -> candidate: the model for views 0 .. R-1, take a for view R + a (made on the device: no copy to it)
     source = torch.zeros(r, dtype=torch.long, device=takes.device)
     if held_out:
@@ -277,7 +276,8 @@ def _episode_presence(
     # unshifted squared error of every candidate under every take's masks, read in each (step, object)'s box
     boxes = reality.boxes if reality.boxes is not None else _boxes(takes, masks, reality)
     every_step, _ = _every_pair(t, n, takes.device)
-    cut = _crop(candidates, every_step, reality.box_corners, reality.box_size)  # (S, T * N, C, h, w)
+    cut = _crop(model.unsqueeze(0), every_step, reality.box_corners, reality.box_size)  # (1, T * N, C, h, w)
+    cut = torch.cat([cut, boxes.takes]) if held_out else cut  # (S, T * N, C, h, w)
     gap = (cut.unsqueeze(1) - boxes.takes.unsqueeze(0)).square_().sum(dim=3)  # (S, R, T * N, h, w)
     errors = (gap * boxes.masks.unsqueeze(0)).sum(dim=(-2, -1)).view(-1, r, t, n)
     scale = reality.scale
@@ -287,10 +287,15 @@ def _episode_presence(
         steps, objects = reality.pairs.unbind(1)
         reach = spread[:, steps, objects]  # (V, P)
         corners, size = reality.corners, reality.size
-        if templates is None:
-            window = _crop(masks, steps, corners, size, objects).to(takes.dtype)
-            templates = _templates(_crop(takes, steps, corners, size), window, reality.pad)
-        shifted = _shifted_errors(_crop(candidates, steps, corners, size), templates)
+        windows = _crop(model.unsqueeze(0), steps, corners, size)  # (1, P, C, h, w)
+        if templates is None or held_out:
+            take_windows = _crop(takes, steps, corners, size)
+            if templates is None:
+                mask_windows = _crop(masks, steps, corners, size, objects).to(takes.dtype)
+                templates = _templates(take_windows, mask_windows, reality.pad)
+            if held_out:
+                windows = torch.cat([windows, take_windows])
+        shifted = _shifted_errors(windows, templates)
         best = _best_within(shifted, reality.limit)  # (S, R, P, limit + 1)
         index = reach.long().view(-1, 1, len(reality.pairs), 1).expand(-1, r, -1, 1)  # (V, R, P, 1)
         least = best[source].gather(-1, index).squeeze(-1)  # (V, R, P)
