@@ -1,14 +1,11 @@
 """Real 2-process DDP on CPU (gloo): task validity's interval from rows gathered in episode order = one process."""
 
-import socket
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from simgate_tracking.confidence import gate_intervals
 from simgate_tracking.metrics import SimulatorScorecard
+from tests.helpers.gloo import run_on_ranks
 
 WORLD_SIZE = 2
 EPISODES, BRANCHES, TAKES, GROUPS = 7, 2, 3, 3  # uneven shards: 4 and 3 episodes
@@ -45,27 +42,13 @@ def intervals(indices):
     return out
 
 
-def _worker(rank, port, outputs):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD_SIZE)
-    try:
-        torch.set_num_threads(1)
-        outputs[rank] = intervals(torch.arange(rank, EPISODES, WORLD_SIZE))  # strided shards, as ProbeSet.shard
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rank_intervals(rank):
+    return intervals(torch.arange(rank, EPISODES, WORLD_SIZE))  # strided shards, as ProbeSet.shard
 
 
 @pytest.fixture(scope="module")
 def synced():
-    with mp.Manager() as manager:
-        outputs = manager.dict()
-        mp.spawn(_worker, args=(_free_port(), outputs), nprocs=WORLD_SIZE, join=True)
-        return dict(outputs)
+    return run_on_ranks(_rank_intervals, world_size=WORLD_SIZE)
 
 
 def test_two_processes_give_the_single_process_task_interval(synced):

@@ -6,19 +6,14 @@ one call more than its peer would fail or hang. Every collective has a deadline 
 
 from __future__ import annotations
 
-import datetime
-import socket
-import time
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import Tensor, nn
 
 from simgate_tracking import evaluate
 from simgate_tracking.rollout import ProbeRunner
 from simgate_tracking.sharding import padded_shard
+from tests.helpers.gloo import run_on_ranks
 from tests.helpers.tiny_world import A, C, H, W, make_probe_set, true_weights
 
 pytest.importorskip("torch.distributed.fsdp", reason="needs torch.distributed")
@@ -54,55 +49,23 @@ def _scores(result):
     return {"scores": result.scores, "baseline": result.real_baseline, "intervals": result.intervals}
 
 
-def _worker(rank: int, port: int, outputs: dict) -> None:
+def _rank_scores(rank: int) -> dict:
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
-    timeout = datetime.timedelta(seconds=COLLECTIVE_S)
-    dist.init_process_group("gloo", f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD_SIZE, timeout=timeout)
-    try:
-        torch.set_num_threads(1)
-        model = ShardedWorld()
-        fully_shard(model.push, mesh=init_device_mesh("cpu", (WORLD_SIZE,)))
-        probe = make_probe_set(num_episodes=EPISODES)
-        sharded = evaluate(model, probe, batch_size=1)
-        calls = model.calls
-        # opted out: every rank scores every episode, and no rank syncs
-        alone = evaluate(model, probe, batch_size=1, distributed=False)
-        outputs[rank] = {"sharded": _scores(sharded), "alone": _scores(alone), "calls": calls}
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def run_two_processes(worker, *args):
-    """Run ``worker(rank, port, outputs, *args)`` on 2 processes; fails (never hangs) past the deadline."""
-    with mp.Manager() as manager:
-        outputs = manager.dict()
-        context = mp.start_processes(
-            worker, args=(_free_port(), outputs, *args), nprocs=WORLD_SIZE, join=False, start_method="spawn"
-        )
-        deadline = time.monotonic() + DEADLINE_S
-        try:
-            # join returns when any process ends, and raises if one failed; True once all are done
-            while not context.join(timeout=max(deadline - time.monotonic(), 0.1)):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the 2-process run did not finish within {DEADLINE_S} s: a collective is waiting")
-        finally:
-            for process in context.processes:
-                if process.is_alive():
-                    process.kill()
-        return dict(outputs)
+    model = ShardedWorld()
+    fully_shard(model.push, mesh=init_device_mesh("cpu", (WORLD_SIZE,)))
+    probe = make_probe_set(num_episodes=EPISODES)
+    sharded = evaluate(model, probe, batch_size=1)
+    calls = model.calls
+    # opted out: every rank scores every episode, and no rank syncs
+    alone = evaluate(model, probe, batch_size=1, distributed=False)
+    return {"sharded": _scores(sharded), "alone": _scores(alone), "calls": calls}
 
 
 @pytest.fixture(scope="module")
 def fsdp_outputs():
-    return run_two_processes(_worker)
+    return run_on_ranks(_rank_scores, world_size=WORLD_SIZE, deadline_s=DEADLINE_S, collective_s=COLLECTIVE_S)
 
 
 def _close(a, b):

@@ -1,12 +1,9 @@
 """Real 2-process DDP on CPU (gloo): each rank scores its shard of the probe episodes; synced = one process."""
 
-import socket
 import warnings
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from simgate_tracking.metrics import (
     Controllability,
@@ -19,6 +16,7 @@ from simgate_tracking.metrics import (
     VisualFidelity,
 )
 from tests.helpers.defects import vanishes_after_occlusion
+from tests.helpers.gloo import run_on_ranks
 from tests.helpers.scenes import make_scene
 
 WORLD_SIZE = 2
@@ -88,28 +86,14 @@ def results(indices):
     return out
 
 
-def _worker(rank, port, outputs):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD_SIZE)
-    try:
-        torch.set_num_threads(1)
-        shard = torch.arange(rank, EPISODES, WORLD_SIZE)
-        outputs[rank] = results(shard)
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rank_results(rank):
+    shard = torch.arange(rank, EPISODES, WORLD_SIZE)
+    return results(shard)
 
 
 @pytest.fixture(scope="module")
 def synced():
-    with mp.Manager() as manager:
-        outputs = manager.dict()
-        mp.spawn(_worker, args=(_free_port(), outputs), nprocs=WORLD_SIZE, join=True)
-        return dict(outputs)
+    return run_on_ranks(_rank_results, world_size=WORLD_SIZE)
 
 
 def assert_close(a, b, name):

@@ -5,13 +5,10 @@ dtype, and a real 2-process sync on CPU (gloo). Every case feeds the same episod
 """
 
 import pickle
-import socket
 import warnings
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torchmetrics import MetricCollection
 
 from simgate_tracking.metrics import (
@@ -25,6 +22,7 @@ from simgate_tracking.metrics import (
     VisualFidelity,
 )
 from tests.helpers.defects import vanishes_after_occlusion
+from tests.helpers.gloo import run_on_ranks
 from tests.helpers.scenes import make_scene
 
 EPISODES, TAKES, WORLD_SIZE = 6, 3, 2
@@ -282,24 +280,9 @@ def _rank_results(rank):
     return out
 
 
-def _worker(rank, port, outputs):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD_SIZE)
-    try:
-        torch.set_num_threads(1)
-        outputs[rank] = _rank_results(rank)
-    finally:
-        dist.destroy_process_group()
-
-
 @pytest.fixture(scope="module")
 def synced():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with mp.Manager() as manager:
-        outputs = manager.dict()
-        mp.spawn(_worker, args=(port, outputs), nprocs=WORLD_SIZE, join=True)
-        return dict(outputs)
+    return run_on_ranks(_rank_results, world_size=WORLD_SIZE)
 
 
 @pytest.mark.parametrize("name", NAMES)
