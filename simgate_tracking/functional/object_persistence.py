@@ -97,6 +97,13 @@ def contrast_and_share(inside: Tensor, around: Tensor, visible: Tensor | None) -
     return visible, contrast, share
 
 
+def weakest_track(tracks: Tensor, seen: Tensor) -> Tensor:
+    """(..., ) the weakest of (..., N) tracks among those seen; 1 where none is (masks with no object slot too)."""
+    if tracks.shape[-1] == 0:
+        return tracks.new_ones(tracks.shape[:-1])
+    return torch.where(seen, tracks, torch.ones_like(tracks)).amin(dim=-1)
+
+
 def _persistence_from_sums(
     inside: Tensor, around: Tensor, finite: Tensor, visible: Tensor | None
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -110,7 +117,7 @@ def _persistence_from_sums(
     inf = torch.full_like(presence, float("inf"))
     tracks = torch.where(visible, presence, inf).amin(dim=1)  # (B, N): each track's worst visible step
     seen = visible.any(dim=1)
-    episodes = torch.where(seen, tracks, torch.ones_like(tracks)).amin(dim=1)  # the weakest track
+    episodes = weakest_track(tracks, seen)
     has_objects = seen.any(dim=1)
     scores = torch.where(finite, episodes, torch.zeros_like(episodes))
     return torch.where(has_objects, scores, torch.zeros_like(scores)), finite, has_objects

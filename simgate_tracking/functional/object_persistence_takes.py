@@ -34,7 +34,7 @@ from torch import Tensor
 
 from simgate_tracking.functional._checks import check_dims
 from simgate_tracking.functional._reality_cache import RealityCache
-from simgate_tracking.functional.object_persistence import _region_sums, contrast_and_share
+from simgate_tracking.functional.object_persistence import _region_sums, contrast_and_share, weakest_track
 from simgate_tracking.functional.takes import EPS, frames_with_takes
 
 _LAYOUT = "(B, T, C, H, W)"
@@ -342,6 +342,8 @@ def _object_persistence_takes_update(  # noqa: PLR0913
     shift = min(y.shape[-2:]) // 2 if max_shift is None else max_shift
     visible = masks.flatten(-2).any(dim=-1) if visible is None else visible
     finite = torch.isfinite(p.flatten(1).sum(dim=1))
+    if masks.shape[3] == 0:  # no object slot: no episode has anything to score
+        return torch.zeros_like(finite, dtype=p.dtype), finite, torch.zeros_like(finite), p.new_ones(b, r)
     # reality's own views do not depend on the model: on CPU, where the shift search reads the host anyway, they
     # are kept per episode, and a fixed probe set pays for them once
     cache = REALITY if y.device.type == "cpu" else None
@@ -358,7 +360,7 @@ def _object_persistence_takes_update(  # noqa: PLR0913
         presence, scored, found = _episode_presence(model[i], y[i], masks[i], known, known.held_out is None)
         tracks = torch.where(scored, presence, torch.ones_like(presence)).amin(dim=1)  # (V, N) worst step
         seen = scored.any(dim=1)
-        weakest = torch.where(seen, tracks, torch.ones_like(tracks)).amin(dim=1)  # (V,): the weakest track
+        weakest = weakest_track(tracks, seen)  # (V,)
         reality_scores = known.held_out
         if reality_scores is None:
             reality_scores = weakest[r:]

@@ -271,3 +271,25 @@ def test_scorecard_leaves_out_an_axis_with_nothing_to_score_and_says_so():
     assert "task_validity is left out of the scorecard" in messages and "at least 2 policy groups" in messages
     assert "object_persistence" not in scores and "task_validity" not in scores
     assert scores["controllability"] == 1.0
+
+
+@pytest.mark.parametrize("takes", [1, 3])
+def test_masks_without_object_slots_leave_nothing_to_score(takes):
+    g = torch.Generator().manual_seed(0)
+    preds = torch.rand(2, 4, 3, 16, 16, generator=g)
+    shape = (2, 4) if takes == 1 else (2, takes, 4)
+    target = torch.rand(*shape, 3, 16, 16, generator=g)
+    metric = ObjectPersistence(num_takes=takes)
+    metric.update(preds, target, torch.zeros(*shape, 0, 16, 16, dtype=torch.bool))
+    with pytest.raises(RuntimeError, match="no scored episode"):
+        metric.compute()
+
+
+@pytest.mark.parametrize("cpu_kernel", [True, False])
+def test_a_scorecard_with_no_object_slot_leaves_object_persistence_out(cpu_kernel):
+    frames = torch.rand(2, 3, 4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    card = SimulatorScorecard(cpu_kernel=cpu_kernel)
+    card.update(frames, frames.clone(), masks=torch.zeros(2, 4, 0, 16, 16, dtype=torch.bool))
+    with pytest.warns(UserWarning, match="object_persistence is left out"):
+        scores = card.compute()
+    assert "object_persistence" not in scores and scores["controllability"] == 1
