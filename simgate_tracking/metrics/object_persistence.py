@@ -26,6 +26,11 @@ class ObjectPersistence(EpisodeMeanMetric):
     ``update(preds, target, masks, visible=None)`` takes reference-branch rollouts and real futures
     (B, T, C, H, W), masks (B, T, N, H, W) bool and visibility (B, T, N) bool (absent slots all False).
 
+    With real takes on CPU, what the takes alone decide (reality's own score, where to search) is computed at an
+    episode's first update and kept in the process for later ones, keyed by a digest of the takes, masks and
+    visibility: a gate that scores a fixed probe set at every check pays for it once (up to 16384 episodes, and
+    256 MiB of the takes' windows and spectra; see :mod:`simgate_tracking.functional.object_persistence_takes`).
+
     Args:
         ring_width: Width in pixels of the ring around each mask that estimates the background.
         max_shift: With real takes: the largest shift, in pixels, searched for an object that reality itself
