@@ -128,6 +128,11 @@ def _fast_length(length: int) -> int:
         n += 1
 
 
+def _nbytes(*tensors: Tensor) -> int:
+    """Bytes the tensors hold together."""
+    return sum(x.element_size() * x.nelement() for x in tensors)
+
+
 class _Templates(NamedTuple):
     """Reality's side of the shifted comparisons of P windows: spectra of every take's masked frame and mask."""
 
@@ -139,7 +144,7 @@ class _Templates(NamedTuple):
     @property
     def nbytes(self) -> int:
         """Bytes held."""
-        return sum(x.element_size() * x.nelement() for x in (self.masked, self.mask, self.energy))
+        return _nbytes(self.masked, self.mask, self.energy)
 
 
 def _templates(takes: Tensor, mask: Tensor, pad: tuple[int, int]) -> _Templates:
@@ -195,7 +200,7 @@ class _Boxes(NamedTuple):
     @property
     def nbytes(self) -> int:
         """Bytes held."""
-        return sum(x.element_size() * x.nelement() for x in self)
+        return _nbytes(*self)
 
 
 class _Reality(NamedTuple):

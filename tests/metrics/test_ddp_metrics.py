@@ -15,6 +15,7 @@ from simgate_tracking.metrics import (
     TemporalConsistency,
     VisualFidelity,
 )
+from tests.helpers.compare import assert_tree_close
 from tests.helpers.defects import vanishes_after_occlusion
 from tests.helpers.gloo import run_on_ranks
 from tests.helpers.scenes import make_scene
@@ -96,15 +97,6 @@ def synced():
     return run_on_ranks(_rank_results, world_size=WORLD_SIZE)
 
 
-def assert_close(a, b, name):
-    if isinstance(a, dict):
-        assert list(a) == list(b), name
-        for key in a:
-            assert_close(a[key], b[key], f"{name}.{key}")
-    else:
-        assert torch.allclose(a.double(), b.double(), atol=1e-6, rtol=1e-6, equal_nan=True), (name, a, b)
-
-
 def test_two_processes_compute_what_one_process_computes(synced):
     single = results(torch.arange(EPISODES))
     # the gathered per-episode scores of a plain metric come rank by rank: rank 0's shard, then rank 1's
@@ -114,7 +106,7 @@ def test_two_processes_compute_what_one_process_computes(synced):
             if name == "nan_warnings":
                 continue
             expected = value[gathered_order] if name.endswith("_episodes") and name != "scorecard_episodes" else value
-            assert_close(synced[rank][name], expected, f"rank {rank} {name}")
+            assert_tree_close(synced[rank][name], expected, f"rank {rank} {name}")
 
 
 def test_the_bundle_exercises_every_state(synced):

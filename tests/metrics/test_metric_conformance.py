@@ -21,6 +21,7 @@ from simgate_tracking.metrics import (
     TemporalConsistency,
     VisualFidelity,
 )
+from tests.helpers.compare import assert_tree_close
 from tests.helpers.defects import vanishes_after_occlusion
 from tests.helpers.gloo import run_on_ranks
 from tests.helpers.scenes import make_scene
@@ -100,12 +101,7 @@ def value(metric):
 
 
 def assert_same(a, b, what=""):
-    if isinstance(a, dict):
-        assert list(a) == list(b), what
-        for key in a:
-            assert_same(a[key], b[key], f"{what}.{key}")
-    else:
-        assert torch.allclose(a.double(), b.double(), atol=1e-6, rtol=1e-5, equal_nan=True), (what, a, b)
+    assert_tree_close(a, b, what, rtol=1e-5)
 
 
 def whole(name):
